@@ -1,0 +1,34 @@
+"""keras-mi: Multiplicative Integration for Keras 3 recurrent networks.
+
+Cells and layers run on every Keras backend (TensorFlow, JAX, PyTorch)::
+
+    import keras
+    from keras_mi import MILSTMCell
+
+    layer = keras.layers.RNN(MILSTMCell(256))
+"""
+
+from keras_mi import ops
+from keras_mi.convert import convert_model, to_multiplicative
+from keras_mi.layers import (
+    MIGRU,
+    MILSTM,
+    MIRNN,
+    MIGRUCell,
+    MILSTMCell,
+    MIRNNCell,
+)
+from keras_mi.version import __version__
+
+__all__ = [
+    "MIGRU",
+    "MIGRUCell",
+    "MILSTM",
+    "MILSTMCell",
+    "MIRNN",
+    "MIRNNCell",
+    "__version__",
+    "convert_model",
+    "ops",
+    "to_multiplicative",
+]

@@ -1,0 +1,391 @@
+"""What every MI cell and every MI sequence layer shares.
+
+`MICellBase` holds the arguments, weights and configuration common to
+`MIRNNCell`, `MILSTMCell` and `MIGRUCell`; a subclass sets the number of gates
+and writes `call`. `MISequenceBase` is the `keras.layers.RNN` subclass that
+builds its cell from the layer's arguments, as `keras.layers.LSTM` does.
+"""
+
+import inspect
+
+import keras
+from keras import constraints, initializers, ops, regularizers
+from keras.layers import InputSpec
+
+# Keras' RNN layer pre-computes the dropout masks of cells that mix in this
+# class before its loop (necessary on JAX, whose loop must be stateless).
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+from keras_mi.layers import validation
+from keras_mi.ops import FIXED_COEFFICIENTS, INTEGRATION_MODES
+
+COEFFICIENTS = ("alpha", "beta1", "beta2")
+
+
+class MICellBase(keras.layers.Layer, DropoutRNNCell):
+    """Base class of the Multiplicative Integration cells.
+
+    A subclass sets `gate_count` (G) and implements `call`. The weights are
+    those of the Keras cell of the same family:
+
+    - `kernel`, shape `(input_dim, G * units)`: the `W` of every gate,
+    - `recurrent_kernel`, shape `(units, G * units)`: the `U` of every gate,
+    - `bias`, shape `(G * units,)` (see `bias_shape`),
+
+    plus, in `"general"` mode only, the MI coefficients `alpha`, `beta1` and
+    `beta2`, each of shape `(G * units,)`. Arguments are documented on the
+    concrete cells.
+    """
+
+    gate_count = 1
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        integration="general",
+        alpha_initializer="ones",
+        beta1_initializer="ones",
+        beta2_initializer="ones",
+        alpha_regularizer=None,
+        beta1_regularizer=None,
+        beta2_regularizer=None,
+        alpha_constraint=None,
+        beta1_constraint=None,
+        beta2_constraint=None,
+        **kwargs,
+    ):
+        units = validation.check_positive_int("units", units)
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = validation.get_activation("activation", activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.dropout = validation.check_rate("dropout", dropout)
+        self.recurrent_dropout = validation.check_rate(
+            "recurrent_dropout", recurrent_dropout
+        )
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self.integration = validation.check_choice(
+            "integration", integration, INTEGRATION_MODES
+        )
+        self.alpha_initializer = initializers.get(alpha_initializer)
+        self.beta1_initializer = initializers.get(beta1_initializer)
+        self.beta2_initializer = initializers.get(beta2_initializer)
+        self.alpha_regularizer = regularizers.get(alpha_regularizer)
+        self.beta1_regularizer = regularizers.get(beta1_regularizer)
+        self.beta2_regularizer = regularizers.get(beta2_regularizer)
+        self.alpha_constraint = constraints.get(alpha_constraint)
+        self.beta1_constraint = constraints.get(beta1_constraint)
+        self.beta2_constraint = constraints.get(beta2_constraint)
+        self.alpha = self.beta1 = self.beta2 = None
+
+    @property
+    def state_size(self):
+        return self.units
+
+    @property
+    def output_size(self):
+        return self.units
+
+    def bias_shape(self):
+        return (self.gate_count * self.units,)
+
+    def bias_initializer_for_build(self):
+        """The initializer used for `bias` (a hook for `unit_forget_bias`)."""
+        return self.bias_initializer
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"The last dimension of the inputs to `{self.name}` must be "
+                f"defined, got input_shape={tuple(input_shape)}."
+            )
+        width = self.gate_count * self.units
+        self.kernel = self.add_weight(
+            shape=(input_dim, width),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, width),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=self.bias_shape(),
+                name="bias",
+                initializer=self.bias_initializer_for_build(),
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        if self.integration == "general":
+            for name in COEFFICIENTS:
+                variable = self.add_weight(
+                    shape=(width,),
+                    name=name,
+                    initializer=getattr(self, f"{name}_initializer"),
+                    regularizer=getattr(self, f"{name}_regularizer"),
+                    constraint=getattr(self, f"{name}_constraint"),
+                )
+                setattr(self, name, variable)
+        self.built = True
+
+    def mi_coefficients(self):
+        """`(alpha, beta1, beta2)`: variables, or numbers for a fixed mode."""
+        if self.integration == "general":
+            return self.alpha, self.beta1, self.beta2
+        return FIXED_COEFFICIENTS[self.integration]
+
+    def dropped_inputs(self, inputs, training):
+        """The inputs with this batch's input dropout mask applied."""
+        if training and self.dropout > 0.0:
+            return inputs * self.get_dropout_mask(inputs)
+        return inputs
+
+    def dropped_state(self, state, training):
+        """The state with this batch's recurrent dropout mask applied."""
+        if training and self.recurrent_dropout > 0.0:
+            return state * self.get_recurrent_dropout_mask(state)
+        return state
+
+    def get_initial_state(self, batch_size=None):
+        sizes = self.state_size
+        sizes = sizes if isinstance(sizes, (list, tuple)) else [sizes]
+        return [
+            ops.zeros((batch_size, size), dtype=self.compute_dtype)
+            for size in sizes
+        ]
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+            "integration": self.integration,
+        }
+        for weight in ("kernel", "recurrent", "bias") + COEFFICIENTS:
+            config[f"{weight}_initializer"] = initializers.serialize(
+                getattr(self, f"{weight}_initializer")
+            )
+            config[f"{weight}_regularizer"] = regularizers.serialize(
+                getattr(self, f"{weight}_regularizer")
+            )
+            config[f"{weight}_constraint"] = constraints.serialize(
+                getattr(self, f"{weight}_constraint")
+            )
+        return {**super().get_config(), **config}
+
+    @classmethod
+    def argument_names(cls):
+        """The names of the arguments of this cell's constructor."""
+        names = []
+        for klass in cls.__mro__:
+            if not (isinstance(klass, type) and issubclass(klass, MICellBase)):
+                continue
+            for name, parameter in inspect.signature(
+                klass.__init__
+            ).parameters.items():
+                if name == "self" or parameter.kind in (
+                    parameter.VAR_KEYWORD,
+                    parameter.VAR_POSITIONAL,
+                ):
+                    continue
+                if name not in names:
+                    names.append(name)
+        return names
+
+
+class MISequenceBase(keras.layers.RNN):
+    """A `keras.layers.RNN` that owns a cell of class `cell_class`.
+
+    The constructor takes the cell's arguments and the RNN layer's arguments
+    side by side, as `keras.layers.LSTM` does; the cell's arguments are also
+    readable as attributes of the layer (`layer.units`, `layer.dropout`...).
+    """
+
+    cell_class = None
+    cell_name = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.cell_class is None:
+            return
+        for name in cls.cell_class.argument_names():
+            if not hasattr(cls, name):
+                setattr(
+                    cls,
+                    name,
+                    property(lambda self, name=name: getattr(self.cell, name)),
+                )
+
+    def __init__(
+        self,
+        units,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        **kwargs,
+    ):
+        cell_arguments = self.cell_class.argument_names()
+        cell_kwargs = {
+            name: kwargs.pop(name) for name in list(kwargs) if name in cell_arguments
+        }
+        cell = self.cell_class(
+            units,
+            dtype=kwargs.get("dtype", None),
+            trainable=kwargs.get("trainable", True),
+            name=self.cell_name,
+            **cell_kwargs,
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            **kwargs,
+        )
+        self.input_spec = InputSpec(ndim=3)
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if initial_state is not None:
+            self._check_initial_state(sequences, initial_state)
+        return super().call(
+            sequences, initial_state=initial_state, mask=mask, training=training
+        )
+
+    def _check_initial_state(self, sequences, initial_state):
+        states = (
+            list(initial_state)
+            if isinstance(initial_state, (list, tuple))
+            else [initial_state]
+        )
+        expected = [(sequences.shape[0], size) for size in self.state_size]
+        received = [tuple(getattr(s, "shape", ())) for s in states]
+        ok = len(received) == len(expected) and all(
+            len(got) == 2
+            and got[1] == want[1]
+            and (got[0] is None or want[0] is None or got[0] == want[0])
+            for got, want in zip(received, expected)
+        )
+        if not ok:
+            raise ValueError(
+                f"Received an invalid value for argument `initial_state` of "
+                f"layer `{self.name}`: expected {len(expected)} tensor(s) of "
+                f"shape(s) {expected} (batch, units), got shape(s) {received}."
+            )
+
+    def get_config(self):
+        cell_config = self.cell.get_config()
+        config = {
+            name: cell_config[name]
+            for name in self.cell_class.argument_names()
+            if name in cell_config
+        }
+        base_config = super().get_config()
+        del base_config["cell"]
+        return {**base_config, **config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+COMMON_ARGS_DOC = """\
+        use_bias: Boolean (default `True`), whether the cell uses a bias
+            vector `b`.
+        kernel_initializer: Initializer for the `kernel` weights matrix (the
+            `W` of Eq. 4), used for the linear transformation of the inputs.
+            Default: `"glorot_uniform"`.
+        recurrent_initializer: Initializer for the `recurrent_kernel` weights
+            matrix (the `U` of Eq. 4), used for the linear transformation of
+            the recurrent state. Default: `"orthogonal"`.
+        bias_initializer: Initializer for the bias vector. Default: `"zeros"`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer:
+            Regularizer functions applied to `kernel`, `recurrent_kernel` and
+            `bias`. Default: `None`.
+        kernel_constraint, recurrent_constraint, bias_constraint: Constraint
+            functions applied to `kernel`, `recurrent_kernel` and `bias`.
+            Default: `None`.
+        dropout: Float in [0, 1). Fraction of the inputs to drop (one mask
+            per sequence, shared by all gates). Default: 0.
+        recurrent_dropout: Float in [0, 1). Fraction of the recurrent state to
+            drop (one mask per sequence, shared by all gates). Default: 0.
+        seed: Random seed for dropout.
+        integration: How the input and recurrent projections are combined:
+            `"general"` (Eq. 4 of Wu et al. 2016, with trainable `alpha`,
+            `beta1` and `beta2`), `"simple"` (Eq. 2, `Wx * Uh + b`) or
+            `"additive"` (Eq. 1, `Wx + Uh + b`: the classic Keras cell, with
+            the same weights). Default: `"general"`.
+        alpha_initializer, beta1_initializer, beta2_initializer: Initializers
+            of the MI coefficients (used in `"general"` mode only).
+        alpha_regularizer, beta1_regularizer, beta2_regularizer: Regularizers
+            of the MI coefficients. Default: `None`.
+        alpha_constraint, beta1_constraint, beta2_constraint: Constraints of
+            the MI coefficients. Default: `None`."""
+
+SEQUENCE_ARGS_DOC = """\
+        return_sequences: Boolean. Whether to return the last output in the
+            output sequence, or the full sequence. Default: `False`.
+        return_state: Boolean. Whether to return the last state in addition
+            to the output. Default: `False`.
+        go_backwards: Boolean (default `False`). If `True`, process the input
+            sequence backwards and return the reversed sequence.
+        stateful: Boolean (default `False`). If `True`, the last state for
+            each sample at index i in a batch is used as initial state for the
+            sample of index i in the following batch.
+        unroll: Boolean (default `False`). If `True`, the network is unrolled,
+            else a symbolic loop is used. Unrolling can speed up short
+            sequences at the cost of memory.
+        activity_regularizer: Regularizer function applied to the output of
+            the layer. Default: `None`.
+
+    Call arguments:
+        inputs: A 3D tensor of shape `(batch, timesteps, features)`.
+        mask: Boolean tensor of shape `(batch, timesteps)`; `False` entries
+            are skipped (the previous output and state are carried over).
+        training: Python boolean, whether dropout is applied.
+        initial_state: List of initial state tensors, each of shape
+            `(batch, units)`; `None` gives zeros."""
+
+
+def document(cls, *sections):
+    """Fills the `{args}` marker of `cls.__doc__` with argument sections."""
+    cls.__doc__ = cls.__doc__.replace("{args}", "\n".join(sections))
+    return cls

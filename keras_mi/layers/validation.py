@@ -1,0 +1,60 @@
+"""Argument checks shared by the layers: errors name the argument, the value
+received and what is accepted, in Keras' own wording."""
+
+from numbers import Integral, Real
+
+from keras import activations
+
+
+def check_positive_int(name, value):
+    """Returns `value` if it is a positive integer, else raises."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(
+            f"Received an invalid type for argument `{name}`, expected a "
+            f"positive integer, got {name}={value!r} "
+            f"of type {type(value).__name__}."
+        )
+    if value <= 0:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"positive integer, got {name}={value}."
+        )
+    return int(value)
+
+
+def check_rate(name, value):
+    """Returns `value` as a float if it lies in `[0, 1)`, else raises."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(
+            f"Received an invalid type for argument `{name}`, expected a "
+            f"float in [0, 1), got {name}={value!r} "
+            f"of type {type(value).__name__}."
+        )
+    if not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"float in [0, 1), got {name}={value}."
+        )
+    return float(value)
+
+
+def check_choice(name, value, choices):
+    """Returns `value` if it is one of `choices`, else raises `ValueError`."""
+    if value not in choices:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected one "
+            f"of {tuple(choices)}, got {name}={value!r}."
+        )
+    return value
+
+
+def get_activation(name, identifier):
+    """`keras.activations.get` with an error that names the argument."""
+    try:
+        return activations.get(identifier)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected the "
+            "name of a Keras activation (such as 'tanh' or 'sigmoid'), a "
+            f"callable or None, got {name}={identifier!r}. ({error})"
+        ) from None
