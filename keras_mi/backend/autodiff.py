@@ -1,22 +1,7 @@
 """Gradients of a scalar function of tensors, on the current Keras backend."""
 
-import contextlib
-
 import keras
 import numpy as np
-
-
-def float64_scope():
-    """A context in which float64 tensors really are 64-bit.
-
-    JAX silently computes in 32 bits unless x64 is enabled; TensorFlow and
-    PyTorch need nothing.
-    """
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return jax.enable_x64(True)
-    return contextlib.nullcontext()
 
 
 def value_and_gradients(fn, inputs):
@@ -53,7 +38,10 @@ def value_and_gradients(fn, inputs):
         import torch
 
         tensors = [
-            keras.ops.convert_to_tensor(a).detach().clone().requires_grad_(True)
+            keras.ops.convert_to_tensor(a, dtype=a.dtype.name)
+            .detach()
+            .clone()
+            .requires_grad_(True)
             for a in arrays
         ]
         value = fn(*tensors)

@@ -8,6 +8,8 @@ from tests import reference
 
 
 def to_numpy(x):
+    if hasattr(x, "detach"):  # a torch tensor that requires grad
+        x = x.detach()
     return np.asarray(keras.ops.convert_to_numpy(x))
 
 
