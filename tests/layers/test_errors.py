@@ -1,0 +1,79 @@
+"""Bad arguments raise errors that name the argument, the value and what is
+accepted."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_mi import MIGRU, MILSTM, MIRNN, MIGRUCell, MILSTMCell, MIRNNCell
+
+CLASSES = [MIRNN, MILSTM, MIGRU, MIRNNCell, MILSTMCell, MIGRUCell]
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "kwargs, error, pattern",
+    [
+        ({"units": 0}, ValueError, r"`units`.*positive integer.*units=0"),
+        ({"units": -3}, ValueError, r"`units`.*units=-3"),
+        ({"units": 2.5}, TypeError, r"`units`.*positive integer.*units=2.5"),
+        ({"units": "8"}, TypeError, r"`units`.*units='8'"),
+        ({"integration": "mult"}, ValueError, r"`integration`.*'general', 'simple', 'additive'.*'mult'"),
+        ({"activation": "swishy"}, ValueError, r"`activation`.*activation='swishy'"),
+        ({"dropout": 1.0}, ValueError, r"`dropout`.*\[0, 1\).*dropout=1.0"),
+        ({"dropout": -0.1}, ValueError, r"`dropout`.*dropout=-0.1"),
+        ({"recurrent_dropout": 2}, ValueError, r"`recurrent_dropout`.*recurrent_dropout=2"),
+        ({"dropout": "0.5"}, TypeError, r"`dropout`.*float in \[0, 1\)"),
+    ],
+)
+def test_invalid_arguments(cls, kwargs, error, pattern):
+    kwargs = {"units": 3, **kwargs}
+    with pytest.raises(error, match=pattern):
+        cls(**kwargs)
+
+
+@pytest.mark.parametrize("cls", [MILSTM, MIGRU, MILSTMCell, MIGRUCell], ids=lambda c: c.__name__)
+def test_invalid_recurrent_activation(cls):
+    with pytest.raises(ValueError, match=r"`recurrent_activation`.*'nope'"):
+        cls(3, recurrent_activation="nope")
+
+
+def test_unknown_keyword_is_rejected_as_keras_does():
+    with pytest.raises(ValueError, match="Unrecognized keyword.*bogus"):
+        MILSTM(3, bogus=1)
+
+
+@pytest.mark.parametrize("cls", [MIRNN, MILSTM, MIGRU], ids=lambda c: c.__name__)
+def test_wrong_input_rank(cls):
+    with pytest.raises(ValueError, match="expected ndim=3, found ndim=2"):
+        cls(3)(np.zeros((2, 4), dtype="float32"))
+
+
+@pytest.mark.parametrize(
+    "cls, states",
+    [
+        (MILSTM, [np.zeros((2, 3)), np.zeros((2, 4))]),  # c has the wrong width
+        (MILSTM, [np.zeros((2, 3))]),  # c is missing
+        (MIGRU, [np.zeros((2, 5))]),
+        (MIRNN, [np.zeros((3, 3))]),  # wrong batch size
+    ],
+)
+def test_initial_state_of_wrong_shape(cls, states):
+    x = np.zeros((2, 4, 2), dtype="float32")
+    states = [s.astype("float32") for s in states]
+    with pytest.raises(ValueError, match=r"`initial_state`.*\(batch, units\)"):
+        cls(3)(x, initial_state=states)
+
+
+def test_input_without_feature_dimension():
+    with pytest.raises(ValueError, match="last dimension"):
+        MILSTMCell(3).build((None, None))
+
+
+def test_keras_style_message_for_units_matches_keras():
+    """Keras' own LSTMCell words the same error the same way."""
+    with pytest.raises(ValueError) as keras_error:
+        keras.layers.LSTMCell(0)
+    with pytest.raises(ValueError) as our_error:
+        MILSTMCell(0)
+    assert str(keras_error.value).split(",")[0] == str(our_error.value).split(",")[0]
