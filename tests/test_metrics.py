@@ -1,0 +1,41 @@
+"""Bits per character against a hand computation."""
+
+import math
+
+import keras
+import numpy as np
+
+from keras_mi.metrics import BitsPerCharacter
+
+
+def test_bpc_equals_hand_computation():
+    probabilities = np.array([[0.5, 0.25, 0.25], [0.125, 0.125, 0.75]], dtype="float32")
+    labels = np.array([0, 1])
+    # -log2(0.5) = 1 and -log2(0.125) = 3: the mean is 2 bits.
+    metric = BitsPerCharacter(from_logits=False)
+    metric.update_state(labels, probabilities)
+    np.testing.assert_allclose(float(metric.result()), 2.0, rtol=1e-6)
+
+
+def test_bpc_from_logits_and_masked_positions_excluded():
+    logits = np.log(np.array([[[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]]], dtype="float32"))
+    labels = np.array([[0, 1, 1]])
+    weights = np.array([[1.0, 0.0, 1.0]])
+    metric = BitsPerCharacter()
+    metric.update_state(labels, logits, sample_weight=weights)
+    expected = (1.0 + -math.log2(0.8)) / 2  # the middle position is masked
+    np.testing.assert_allclose(float(metric.result()), expected, rtol=1e-5)
+
+
+def test_bpc_in_compile_equals_loss_over_ln2(rng):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)])
+    model.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[BitsPerCharacter()],
+    )
+    x = rng.normal(size=(16, 4)).astype("float32")
+    y = rng.integers(0, 5, size=(16,))
+    results = model.evaluate(x, y, return_dict=True, verbose=0)
+    np.testing.assert_allclose(results["bpc"], results["loss"] / math.log(2), rtol=1e-5)
+    config = BitsPerCharacter(from_logits=False).get_config()
+    assert BitsPerCharacter.from_config(config).from_logits is False
