@@ -10,6 +10,8 @@ as targets. Every transition of the stream is predicted exactly once.
 import numpy as np
 import tensorflow as tf
 
+from keras_mi.layers.validation import check_positive_int
+
 VOCABULARY_SIZE = 256
 
 
@@ -37,12 +39,8 @@ def byte_windows(files, sequence_length, batch_size, shuffle_buffer=0, seed=None
         A dataset of `(inputs, targets)`, each of shape
         `(batch_size, sequence_length)`, dtype int32.
     """
-    for name, value in (("sequence_length", sequence_length), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(
-                f"Received an invalid value for argument `{name}`, expected a "
-                f"positive integer, got {name}={value!r}."
-            )
+    check_positive_int("sequence_length", sequence_length)
+    check_positive_int("batch_size", batch_size)
     files = list(files)
     if not files:
         raise ValueError("Received an empty list for argument `files`: the corpus is empty.")
