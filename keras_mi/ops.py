@@ -109,7 +109,10 @@ def multiplicative_integration(wx, uz, alpha, beta1, beta2, bias=None):
 
 
 def slice_coefficient(coefficient, start, stop):
-    """`coefficient[start:stop]` for a tensor; a Python number is returned."""
+    """`coefficient[..., start:stop]` (last axis) for a tensor.
+
+    A Python number (a constant term) or `None` is returned unchanged.
+    """
     if isinstance(coefficient, Number) or coefficient is None:
         return coefficient
-    return coefficient[start:stop]
+    return coefficient[..., start:stop]

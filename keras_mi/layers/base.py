@@ -9,13 +9,15 @@ builds its cell from the layer's arguments, as `keras.layers.LSTM` does.
 import inspect
 
 import keras
-from keras import constraints, initializers, ops, regularizers
+from keras import constraints, initializers, ops, regularizers, tree
 from keras.layers import InputSpec
+from keras.src import backend as keras_backend
 
 # Keras' RNN layer pre-computes the dropout masks of cells that mix in this
 # class before its loop (necessary on JAX, whose loop must be stateless).
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
+from keras_mi.backend import loops
 from keras_mi.layers import validation
 from keras_mi.ops import FIXED_COEFFICIENTS, INTEGRATION_MODES
 
@@ -25,8 +27,17 @@ COEFFICIENTS = ("alpha", "beta1", "beta2")
 class MICellBase(keras.layers.Layer, DropoutRNNCell):
     """Base class of the Multiplicative Integration cells.
 
-    A subclass sets `gate_count` (G) and implements `call`. The weights are
-    those of the Keras cell of the same family:
+    A subclass sets `gate_count` (G) and implements `recurrent_step`. A step
+    is split in two (the hoisted form of Eq. 4):
+
+    - `project_inputs(inputs)`: what depends on the inputs only (the input
+      projection `W x` of all gates). It accepts one step
+      `(batch, features)` or a whole sequence `(batch, timesteps, features)`,
+      so a sequence layer computes it for all timesteps in one matmul;
+    - `recurrent_step(terms, states)`: the rest of the step.
+
+    `call(inputs, states)` is `recurrent_step(project_inputs(inputs), states)`.
+    The weights are those of the Keras cell of the same family:
 
     - `kernel`, shape `(input_dim, G * units)`: the `W` of every gate,
     - `recurrent_kernel`, shape `(units, G * units)`: the `U` of every gate,
@@ -166,17 +177,49 @@ class MICellBase(keras.layers.Layer, DropoutRNNCell):
             return self.alpha, self.beta1, self.beta2
         return FIXED_COEFFICIENTS[self.integration]
 
-    def dropped_inputs(self, inputs, training):
-        """The inputs with this batch's input dropout mask applied."""
+    def dropped_inputs(self, inputs, training, time_major=False):
+        """The inputs with this sequence's input dropout mask applied.
+
+        `inputs` is one step `(batch, features)` or a sequence `(batch,
+        timesteps, features)` (`(timesteps, batch, features)` if
+        `time_major`); the same mask applies to every timestep.
+        """
         if training and self.dropout > 0.0:
-            return inputs * self.get_dropout_mask(inputs)
+            return _apply_step_mask(inputs, self.get_dropout_mask, time_major)
         return inputs
 
     def dropped_state(self, state, training):
-        """The state with this batch's recurrent dropout mask applied."""
+        """The state with this sequence's recurrent dropout mask applied."""
         if training and self.recurrent_dropout > 0.0:
-            return state * self.get_recurrent_dropout_mask(state)
+            return _apply_step_mask(state, self.get_recurrent_dropout_mask)
         return state
+
+    def input_bias(self):
+        """The bias `b` of Eq. 4 (the part added to the input projection)."""
+        return self.bias
+
+    def project_inputs(self, inputs, training=False, time_major=False):
+        """The state-independent part of a step, as a list of tensors.
+
+        Args:
+            inputs: `(batch, features)` or `(batch, timesteps, features)`
+                (`(timesteps, batch, features)` if `time_major`).
+            training: Python boolean, whether dropout is applied.
+            time_major: whether a sequence has its time axis first.
+
+        Returns:
+            `[W x]`, of shape `inputs.shape[:-1] + (G * units,)`.
+        """
+        dropped = self.dropped_inputs(inputs, training, time_major)
+        return [ops.matmul(dropped, self.kernel)]
+
+    def recurrent_step(self, terms, states, training=False):
+        """One step from the terms of `project_inputs` and the states."""
+        raise NotImplementedError
+
+    def call(self, inputs, states, training=False):
+        terms = self.project_inputs(inputs, training=training)
+        return self.recurrent_step(terms, states, training=training)
 
     def get_initial_state(self, batch_size=None):
         sizes = self.state_size
@@ -228,12 +271,33 @@ class MICellBase(keras.layers.Layer, DropoutRNNCell):
         return names
 
 
+def _apply_step_mask(tensor, get_mask, time_major=False):
+    """`tensor * mask`, the `(batch, n)` mask broadcast over timesteps."""
+    if len(tensor.shape) == 3:
+        time_axis = 0 if time_major else 1
+        first_step = tensor[0] if time_major else tensor[:, 0]
+        return tensor * ops.expand_dims(get_mask(first_step), time_axis)
+    return tensor * get_mask(tensor)
+
+
 class MISequenceBase(keras.layers.RNN):
     """A `keras.layers.RNN` that owns a cell of class `cell_class`.
 
     The constructor takes the cell's arguments and the RNN layer's arguments
     side by side, as `keras.layers.LSTM` does; the cell's arguments are also
     readable as attributes of the layer (`layer.units`, `layer.dropout`...).
+
+    With `hoist_inputs=True` the loop is the hoisted form of the cell loop:
+    the cell's `project_inputs` runs once on the whole sequence (one matmul
+    for all timesteps) before the loop, and each step runs only the cell's
+    `recurrent_step` (one recurrent matmul for all gates). The loop itself is
+    Keras' backend loop (`lax.scan` on JAX, `tf.while_loop` on TensorFlow), so
+    masking, `go_backwards`, `stateful`, `unroll` and both dropouts behave as
+    in `keras.layers.RNN(cell)`, with the same numbers. With
+    `hoist_inputs=False` it is the cell loop of `keras.layers.RNN`. The
+    attribute `hoist_inputs` defaults to what measured fastest on the
+    current backend (see `keras_mi.backend.loops`) and may be set on a
+    layer before it is called.
     """
 
     cell_class = None
@@ -282,6 +346,7 @@ class MISequenceBase(keras.layers.RNN):
             **kwargs,
         )
         self.input_spec = InputSpec(ndim=3)
+        self.hoist_inputs = loops.hoists_input_projection()
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if initial_state is not None:
@@ -289,6 +354,43 @@ class MISequenceBase(keras.layers.RNN):
         return super().call(
             sequences, initial_state=initial_state, mask=mask, training=training
         )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if tree.is_nested(mask):
+            mask = mask[0]
+        if not self.hoist_inputs:
+            return super().inner_loop(
+                sequences, initial_state, mask, training=training
+            )
+        cell = self.cell
+        # The loop runs time-major: transposing the inputs (few features)
+        # before the projection is cheaper than transposing its result.
+        terms = cell.project_inputs(
+            ops.transpose(sequences, (1, 0, 2)),
+            training=training,
+            time_major=True,
+        )
+
+        def step(step_terms, states):
+            return cell.recurrent_step(
+                list(step_terms), list(states), training=training
+            )
+
+        last_output, outputs, states = keras_backend.rnn(
+            step,
+            terms,
+            list(initial_state),
+            go_backwards=self.go_backwards,
+            mask=None if mask is None else ops.transpose(mask, (1, 0)),
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            time_major=True,
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )
+        if self.return_sequences:
+            outputs = ops.transpose(outputs, (1, 0, 2))
+        return last_output, outputs, states
 
     def _check_initial_state(self, sequences, initial_state):
         states = (

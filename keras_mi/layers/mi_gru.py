@@ -98,26 +98,30 @@ class MIGRUCell(base.MICellBase):
             return self.bias[0], self.bias[1]
         return self.bias, None
 
-    def call(self, inputs, states, training=False):
+    def input_bias(self):
+        return self.split_bias()[0]
+
+    def recurrent_step(self, terms, states, training=False):
         nested = isinstance(states, (list, tuple))
         h_prev = states[0] if nested else states
         units = self.units
+        wx = terms[0]
         coefficients = self.mi_coefficients()
-        input_bias, recurrent_bias = self.split_bias()
+        input_bias = self.input_bias()
 
-        def block(start, stop, wx_part, uh_part):
-            alpha, beta1, beta2 = (
-                slice_coefficient(c, start, stop) for c in coefficients
+        def block(start, stop, uh_part):
+            alpha, beta1, beta2, bias = (
+                slice_coefficient(c, start, stop)
+                for c in (*coefficients, input_bias)
             )
-            bias = slice_coefficient(input_bias, start, stop)
             return multiplicative_integration(
-                wx_part, uh_part, alpha, beta1, beta2, bias
+                wx[..., start:stop], uh_part, alpha, beta1, beta2, bias
             )
 
-        wx = ops.matmul(self.dropped_inputs(inputs, training), self.kernel)
         h_dropped = self.dropped_state(h_prev, training)
         if self.reset_after:
             uh = ops.matmul(h_dropped, self.recurrent_kernel)
+            recurrent_bias = self.split_bias()[1]
             if recurrent_bias is not None:
                 uh = uh + recurrent_bias
             uh_zr, uh_h = uh[:, : 2 * units], uh[:, 2 * units :]
@@ -125,9 +129,7 @@ class MIGRUCell(base.MICellBase):
             uh_zr = ops.matmul(
                 h_dropped, self.recurrent_kernel[:, : 2 * units]
             )
-        zr = self.recurrent_activation(
-            block(0, 2 * units, wx[:, : 2 * units], uh_zr)
-        )
+        zr = self.recurrent_activation(block(0, 2 * units, uh_zr))
         z, r = zr[:, :units], zr[:, units:]
         if self.reset_after:
             uh_h = r * uh_h
@@ -135,9 +137,7 @@ class MIGRUCell(base.MICellBase):
             uh_h = ops.matmul(
                 r * h_dropped, self.recurrent_kernel[:, 2 * units :]
             )
-        candidate = self.activation(
-            block(2 * units, 3 * units, wx[:, 2 * units :], uh_h)
-        )
+        candidate = self.activation(block(2 * units, 3 * units, uh_h))
         h = z * h_prev + (1.0 - z) * candidate
         return h, ([h] if nested else h)
 

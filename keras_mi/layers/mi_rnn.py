@@ -63,15 +63,16 @@ class MIRNNCell(base.MICellBase):
             **kwargs,
         )
 
-    def call(self, inputs, states, training=False):
+    def recurrent_step(self, terms, states, training=False):
         nested = isinstance(states, (list, tuple))
         h_prev = states[0] if nested else states
-        wx = ops.matmul(self.dropped_inputs(inputs, training), self.kernel)
         uh = ops.matmul(
             self.dropped_state(h_prev, training), self.recurrent_kernel
         )
         h = self.activation(
-            multiplicative_integration(wx, uh, *self.mi_coefficients(), self.bias)
+            multiplicative_integration(
+                terms[0], uh, *self.mi_coefficients(), self.bias
+            )
         )
         return h, ([h] if nested else h)
 

@@ -58,3 +58,19 @@ def get_activation(name, identifier):
             "name of a Keras activation (such as 'tanh' or 'sigmoid'), a "
             f"callable or None, got {name}={identifier!r}. ({error})"
         ) from None
+
+
+def check_positive_float(name, value):
+    """Returns `value` as a float if it is a number > 0, else raises."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(
+            f"Received an invalid type for argument `{name}`, expected a "
+            f"positive float, got {name}={value!r} "
+            f"of type {type(value).__name__}."
+        )
+    if not value > 0:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"positive float, got {name}={value}."
+        )
+    return float(value)

@@ -1,0 +1,411 @@
+"""Train-step time, inference time and peak memory of recurrent layers.
+
+Measures, on the current Keras backend (set `KERAS_BACKEND`), for each shape
+of the grid:
+
+- `keras.layers.LSTM`, `keras.layers.RNN(LSTMCell)`, `MILSTM`,
+  `keras.layers.RNN(MILSTMCell)`, and the GRU and simple-RNN counterparts;
+- on the torch backend also `torch.nn.LSTM` and a TorchScript MI-LSTM loop
+  written directly from Eq. 4 of Wu et al. (2016), as a PyTorch user would.
+
+A train step is forward + backward + optimizer update (`train_on_batch` with
+Adam and a mean squared error on the last output); inference is
+`predict_on_batch`. Variants are timed in interleaved rounds (a shuffled
+order in every round) so that machine noise hits all of them alike; each
+timing is the median over rounds, with the interquartile range as spread.
+Peak memory is measured in a fresh subprocess per variant: the growth of the
+process' peak resident memory (CPU) or the peak allocated device memory (GPU)
+over a train step, relative to the state after building the model.
+
+Usage:
+
+    KERAS_BACKEND=jax python benchmarks/rnn_speed.py --output docs/benchmarks/jax.json
+
+Writes JSON (machine, settings, every timing) to `--output`.
+"""
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+SHAPES = ((32, 100, 64, 256), (64, 200, 128, 512))  # (B, T, D, H)
+
+KERAS_VARIANTS = (
+    "keras.LSTM",
+    "keras.RNN(LSTMCell)",
+    "MILSTM",
+    "keras.RNN(MILSTMCell)",
+    "keras.GRU",
+    "keras.RNN(GRUCell)",
+    "MIGRU",
+    "keras.RNN(MIGRUCell)",
+    "keras.SimpleRNN",
+    "keras.RNN(SimpleRNNCell)",
+    "MIRNN",
+    "keras.RNN(MIRNNCell)",
+)
+TORCH_VARIANTS = ("torch.nn.LSTM", "torchscript MI-LSTM")
+
+# The pairs whose ratio the report gives: (MI layer, reference).
+RATIOS = (
+    ("MILSTM", "keras.LSTM"),
+    ("MIGRU", "keras.GRU"),
+    ("MIRNN", "keras.SimpleRNN"),
+    ("MILSTM", "keras.RNN(MILSTMCell)"),
+    ("MIGRU", "keras.RNN(MIGRUCell)"),
+    ("MIRNN", "keras.RNN(MIRNNCell)"),
+    ("MILSTM", "torch.nn.LSTM"),
+    ("MILSTM", "torchscript MI-LSTM"),
+)
+
+
+def keras_layer(name, units):
+    import keras
+
+    import keras_mi
+
+    # GRUs use reset_after=True on both sides: Keras' default.
+    layers = {
+        "keras.LSTM": lambda: keras.layers.LSTM(units),
+        "keras.RNN(LSTMCell)": lambda: keras.layers.RNN(
+            keras.layers.LSTMCell(units)
+        ),
+        "MILSTM": lambda: keras_mi.MILSTM(units),
+        "keras.RNN(MILSTMCell)": lambda: keras.layers.RNN(
+            keras_mi.MILSTMCell(units)
+        ),
+        "keras.GRU": lambda: keras.layers.GRU(units),
+        "keras.RNN(GRUCell)": lambda: keras.layers.RNN(
+            keras.layers.GRUCell(units)
+        ),
+        "MIGRU": lambda: keras_mi.MIGRU(units, reset_after=True),
+        "keras.RNN(MIGRUCell)": lambda: keras.layers.RNN(
+            keras_mi.MIGRUCell(units, reset_after=True)
+        ),
+        "keras.SimpleRNN": lambda: keras.layers.SimpleRNN(units),
+        "keras.RNN(SimpleRNNCell)": lambda: keras.layers.RNN(
+            keras.layers.SimpleRNNCell(units)
+        ),
+        "MIRNN": lambda: keras_mi.MIRNN(units),
+        "keras.RNN(MIRNNCell)": lambda: keras.layers.RNN(
+            keras_mi.MIRNNCell(units)
+        ),
+    }
+    return layers[name]()
+
+
+class KerasRunner:
+    """A one-layer model with a train step and an inference step."""
+
+    def __init__(self, name, shape):
+        import keras
+        import numpy as np
+
+        batch, steps, features, units = shape
+        rng = np.random.default_rng(0)
+        self.x = rng.normal(size=(batch, steps, features)).astype("float32")
+        self.y = rng.normal(size=(batch, units)).astype("float32")
+        self.model = keras.Sequential(
+            [keras.Input((steps, features)), keras_layer(name, units)]
+        )
+        self.model.compile(optimizer="adam", loss="mse")
+
+    def train(self):
+        self.model.train_on_batch(self.x, self.y)
+
+    def infer(self):
+        self.model.predict_on_batch(self.x)
+
+
+def torchscript_mi_lstm():
+    """An MI-LSTM written directly in PyTorch from Eq. 4, scripted."""
+    import torch
+
+    class MILSTMLoop(torch.nn.Module):
+        def __init__(self, features: int, units: int):
+            super().__init__()
+            self.w = torch.nn.Linear(features, 4 * units)
+            self.u = torch.nn.Linear(units, 4 * units, bias=False)
+            self.alpha = torch.nn.Parameter(torch.ones(4 * units))
+            self.beta1 = torch.nn.Parameter(torch.ones(4 * units))
+            self.beta2 = torch.nn.Parameter(torch.ones(4 * units))
+            self.units = units
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            batch = x.shape[0]
+            h = x.new_zeros(batch, self.units)
+            c = x.new_zeros(batch, self.units)
+            wx_all = self.w(x)  # (B, T, 4H); the bias is b of Eq. 4
+            for t in range(x.shape[1]):
+                wx = wx_all[:, t]
+                uh = self.u(h)
+                z = self.alpha * wx * uh + self.beta1 * uh + self.beta2 * wx
+                i, f, g, o = z.chunk(4, dim=1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+            return h
+
+    return MILSTMLoop
+
+
+class TorchRunner:
+    def __init__(self, name, shape):
+        import torch
+
+        batch, steps, features, units = shape
+        torch.manual_seed(0)
+        self.x = torch.randn(batch, steps, features)
+        self.y = torch.randn(batch, units)
+        if name == "torch.nn.LSTM":
+            lstm = torch.nn.LSTM(features, units, batch_first=True)
+
+            def forward(x):
+                return lstm(x)[0][:, -1]
+
+            self.module = lstm
+            self.forward = forward
+        else:
+            module = torch.jit.script(torchscript_mi_lstm()(features, units))
+            self.module = module
+            self.forward = module
+        self.optimizer = torch.optim.Adam(self.module.parameters())
+
+    def train(self):
+        import torch
+
+        self.optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(self.forward(self.x), self.y)
+        loss.backward()
+        self.optimizer.step()
+
+    def infer(self):
+        import torch
+
+        with torch.no_grad():
+            self.forward(self.x)
+
+
+def make_runner(name, shape):
+    if name in TORCH_VARIANTS:
+        return TorchRunner(name, shape)
+    return KerasRunner(name, shape)
+
+
+def time_call(function, calls):
+    start = time.perf_counter()
+    for _ in range(calls):
+        function()
+    return (time.perf_counter() - start) / calls
+
+
+def summary(samples):
+    quartiles = statistics.quantiles(samples, n=4) if len(samples) > 1 else [
+        samples[0]
+    ] * 3
+    return {
+        "median_ms": 1000 * statistics.median(samples),
+        "iqr_ms": 1000 * (quartiles[2] - quartiles[0]),
+        "samples_ms": [1000 * s for s in samples],
+    }
+
+
+def measure_times(variants, shape, warmup, rounds, calls, seed):
+    runners = {name: make_runner(name, shape) for name in variants}
+    for runner in runners.values():
+        for _ in range(warmup):
+            runner.train()
+            runner.infer()
+    samples = {name: {"train": [], "infer": []} for name in variants}
+    order = list(variants)
+    shuffle = random.Random(seed)
+    for _ in range(rounds):
+        shuffle.shuffle(order)
+        for name in order:
+            samples[name]["train"].append(time_call(runners[name].train, calls))
+            samples[name]["infer"].append(time_call(runners[name].infer, calls))
+    return {
+        name: {kind: summary(values) for kind, values in result.items()}
+        for name, result in samples.items()
+    }
+
+
+def peak_memory_child(name, shape):
+    """Run in a subprocess: the peak memory growth of one train step."""
+    runner = make_runner(name, shape)
+    runner.infer()  # builds everything that is not specific to training
+    device = _device_memory_probe()
+    if device is not None:
+        reset, read = device
+        reset()
+        runner.train()
+        return {"kind": "device_peak_bytes", "bytes": read()}
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    runner.train()
+    runner.train()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"kind": "host_peak_rss_growth_bytes", "bytes": 1024 * (after - before)}
+
+
+def _device_memory_probe():
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.reset_peak_memory_stats, torch.cuda.max_memory_allocated
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
+            return (
+                lambda: tf.config.experimental.reset_memory_stats("GPU:0"),
+                lambda: tf.config.experimental.get_memory_info("GPU:0")["peak"],
+            )
+    return None
+
+
+def measure_memory(name, shape):
+    command = [
+        sys.executable,
+        __file__,
+        "--memory-child",
+        name,
+        "--shape",
+        ",".join(map(str, shape)),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def ratios(results):
+    table = []
+    for shape_result in results:
+        for kind in ("train", "infer"):
+            for mi, reference in RATIOS:
+                times = shape_result["times"]
+                if mi not in times or reference not in times:
+                    continue
+                row = {
+                    "shape": shape_result["shape"],
+                    "kind": kind,
+                    "mi": mi,
+                    "reference": reference,
+                    "ratio": times[mi][kind]["median_ms"]
+                    / times[reference][kind]["median_ms"],
+                }
+                memory = shape_result.get("memory", {})
+                if kind == "train" and mi in memory and reference in memory:
+                    denominator = max(memory[reference]["bytes"], 1)
+                    row["memory_ratio"] = memory[mi]["bytes"] / denominator
+                table.append(row)
+    return table
+
+
+def machine():
+    import keras
+
+    info = {
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+    }
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return info
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--output", default=None, help="JSON file to write.")
+    parser.add_argument("--shape", action="append", default=None,
+                        help="B,T,D,H (repeatable); default: the two grid shapes.")
+    parser.add_argument("--variants", default=None,
+                        help="Comma-separated variant names; default: all.")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=1,
+                        help="Calls per timing sample.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    shapes = (
+        [tuple(int(v) for v in s.split(",")) for s in args.shape]
+        if args.shape
+        else list(SHAPES)
+    )
+    if args.memory_child:
+        print(json.dumps(peak_memory_child(args.memory_child, shapes[0])))
+        return
+    import keras
+
+    variants = list(KERAS_VARIANTS)
+    if keras.backend.backend() == "torch":
+        variants += list(TORCH_VARIANTS)
+    if args.variants:
+        variants = [v.strip() for v in args.variants.split(",")]
+    results = []
+    for shape in shapes:
+        print(f"shape B,T,D,H = {shape}", flush=True)
+        entry = {
+            "shape": list(shape),
+            "times": measure_times(
+                variants, shape, args.warmup, args.rounds, args.calls, args.seed
+            ),
+        }
+        if not args.no_memory:
+            entry["memory"] = {name: measure_memory(name, shape) for name in variants}
+        for name, timing in entry["times"].items():
+            print(
+                f"  {name:26s} train {timing['train']['median_ms']:9.1f} ms"
+                f"  infer {timing['infer']['median_ms']:9.1f} ms",
+                flush=True,
+            )
+        results.append(entry)
+    report = {
+        "machine": machine(),
+        "settings": {
+            "warmup": args.warmup,
+            "rounds": args.rounds,
+            "calls_per_sample": args.calls,
+            "dtype": "float32",
+            "compile": "Keras defaults (model.compile(optimizer='adam', loss='mse'))",
+        },
+        "results": results,
+        "ratios": ratios(results),
+    }
+    for row in report["ratios"]:
+        memory = row.get("memory_ratio")
+        memory_text = "" if memory is None else f"  memory {memory:.2f}x"
+        print(
+            f"{row['shape']} {row['kind']:5s} {row['mi']:>8s} / "
+            f"{row['reference']:26s} {row['ratio']:.2f}x{memory_text}"
+        )
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w") as handle:
+            json.dump(report, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
