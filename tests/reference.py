@@ -154,3 +154,128 @@ def linear_mi_rnn_jacobian(x_t, p):
     """
     wx = x_t @ p["W"]  # (batch, units)
     return p["U"][None, :, :] * wx[:, None, :]
+
+
+def mlstm(x, p, h0=None, c0=None, mask=None, go_backwards=False):
+    """mLSTM of Krause et al. (2016), gates combined by the MI block.
+
+    m_t = (x_t W_mx) * (h_(t-1) W_mh); every gate g is
+    MI(x_t W[g], m_t U[g]); the cell and output updates are the LSTM's.
+    `p` holds the per-gate LSTM parameters plus "Wmx" and "Wmh".
+    Returns (outputs, [h_T, c_T]).
+    """
+    units = p["Wmh"].shape[0]
+    h0 = np.zeros((x.shape[0], units)) if h0 is None else h0
+    c0 = np.zeros((x.shape[0], units)) if c0 is None else c0
+
+    def step(x_t, state):
+        h, c = state
+        m = (x_t @ p["Wmx"]) * (h @ p["Wmh"])
+
+        def pre(g):
+            return mi(
+                x_t @ p["W"][g],
+                m @ p["U"][g],
+                p["alpha"][g],
+                p["beta1"][g],
+                p["beta2"][g],
+                p["b"][g],
+            )
+
+        i, f, o = sigmoid(pre("i")), sigmoid(pre("f")), sigmoid(pre("o"))
+        c = f * c + i * np.tanh(pre("c"))
+        h = o * np.tanh(c)
+        return h, [h, c]
+
+    return _run(step, x, [h0, c0], mask, go_backwards)
+
+
+def normalized_lstm(x, p, kind, epsilon, statistics=None, multiplicative=False):
+    """MI-LSTM (or mLSTM) with recurrent batch or layer normalization.
+
+    Cooijmans et al. (2017): with N the normalization,
+        z_g = MI(gx[g] * N(x_t W)[g], gh[g] * N(h_(t-1) U)[g]) + b[g]
+        c_t = f * c_(t-1) + i * tanh(z_c)
+        h_t = o * tanh(gc * N(c_t) + bc)
+    where N(x W) and N(h U) normalize the fused 4*units vector of all gates.
+
+    kind="layer": statistics over the features of each example.
+    kind="batch", statistics=None: training mode, statistics over the batch
+        at each timestep; the per-step (mean, variance) of the three
+        quantities are returned in `collected[name]` lists.
+    kind="batch", statistics given: inference, `statistics[name]` is
+        (means, variances) with one row per timestep; steps past the last row
+        reuse it.
+    `p` holds per-gate parameters as for `mi_lstm` (and "Wmx", "Wmh" if
+    multiplicative) plus "gx", "gh" (4*units,), "gc", "bc" (units,).
+    Returns (outputs, [h_T, c_T], collected).
+    """
+    gates = LSTM_GATES
+    units = p["U"]["i"].shape[0] if not multiplicative else p["Wmh"].shape[0]
+    batch, timesteps = x.shape[0], x.shape[1]
+    fuse = lambda part: np.concatenate([part[g] for g in gates], axis=-1)  # noqa: E731
+    W, U, b = fuse(p["W"]), fuse(p["U"]), fuse(p["b"])
+    alpha, beta1, beta2 = fuse(p["alpha"]), fuse(p["beta1"]), fuse(p["beta2"])
+    collected = {"input": [], "recurrent": [], "cell": []}
+
+    def norm(name, v, t):
+        if kind == "layer":
+            mean = v.mean(axis=-1, keepdims=True)
+            var = v.var(axis=-1, keepdims=True)
+        elif statistics is None:
+            mean, var = v.mean(axis=0), v.var(axis=0)
+            collected[name].append((mean, var))
+        else:
+            means, variances = statistics[name]
+            row = min(t, len(means) - 1)
+            mean, var = means[row], variances[row]
+        return (v - mean) / np.sqrt(var + epsilon)
+
+    h = np.zeros((batch, units))
+    c = np.zeros((batch, units))
+    outputs = []
+    for t in range(timesteps):
+        x_t = x[:, t].astype(np.float64)
+        recurrent_input = h
+        if multiplicative:
+            recurrent_input = (x_t @ p["Wmx"]) * (h @ p["Wmh"])
+        wx = p["gx"] * norm("input", x_t @ W, t)
+        uh = p["gh"] * norm("recurrent", recurrent_input @ U, t)
+        z = mi(wx, uh, alpha, beta1, beta2, b)
+        z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+        c = sigmoid(z_f) * c + sigmoid(z_i) * np.tanh(z_c)
+        h = sigmoid(z_o) * np.tanh(p["gc"] * norm("cell", c, t) + p["bc"])
+        outputs.append(h)
+    return np.stack(outputs, axis=1), [h, c], collected
+
+
+def interaction(x, z, p, mode):
+    """Eq. 1 of Jayakumar et al. (2020) in its three forms, by einsum.
+
+    hypernetwork: sum_ij z_i W_ijk x_j + z U + x V + b;
+    diagonal:     alpha * (x V) * (z C) + beta1 * (z C) + beta2 * (x V) + b;
+    scalar:       (z . w_s + s0) * (x V) + z U + b.
+    """
+    x = np.asarray(x, np.float64)
+    z = np.asarray(z, np.float64)
+    vx = x @ p["V"]
+    if mode == "hypernetwork":
+        return np.einsum("...i,ijk,...j->...k", z, p["W"], x) + z @ p["U"] + vx + p["b"]
+    if mode == "diagonal":
+        return mi(vx, z @ p["U"], p["alpha"], p["beta1"], p["beta2"], p["b"])
+    scale = z @ p["w_s"] + p["s0"]
+    return scale * vx + z @ p["U"] + p["b"]
+
+
+def appendix_b_hypernetwork(x, z, p):
+    """Appendix B of Jayakumar et al.: generate one weight matrix per example.
+
+    W_gen = reshape(Linear(n * k)(z), [B, n, k]) (weights W reshaped to
+    (m, n*k), bias V reshaped to n*k); b_gen = Linear(k)(z) (weights U, bias
+    b); y = x @ W_gen + b_gen, one matrix product per example.
+    """
+    m, n, k = p["W"].shape
+    generated = z @ p["W"].reshape(m, n * k) + p["V"].reshape(n * k)
+    generated = generated.reshape(-1, n, k)
+    bias = z @ p["U"] + p["b"]
+    return np.stack([x[i] @ generated[i] for i in range(len(x))]) + bias

@@ -7,13 +7,42 @@ Each of the four gates (Keras order i, f, c, o) is computed by the MI block
     i_t = sigmoid(MI_i),  f_t = sigmoid(MI_f),  o_t = sigmoid(MI_o)
     c_t = f_t * c_(t-1) + i_t * tanh(MI_c)
     h_t = o_t * tanh(c_t)
+
+With `normalization="batch"` or `"layer"`, `W x_t`, `U h_(t-1)` and `c_t` are
+normalized before they are used (see `keras_mi.layers.normalization`): the
+MI-LSTM+BN of Wu et al. (2016, section 3.5).
 """
 
 import keras
-from keras import ops
+from keras import initializers, ops
+from keras.src import backend as keras_backend
 
-from keras_mi.layers import base, validation
+from keras_mi.layers import base, normalization, validation
+from keras_mi.layers.normalization import NORMALIZATIONS
 from keras_mi.ops import multiplicative_integration
+
+NORMALIZATION_ARGS_DOC = """\
+        normalization: `None` (default), `"batch"` or `"layer"`. `"batch"`
+            is recurrent batch normalization (Cooijmans et al. 2017): `W x`,
+            `U h` and the cell state are normalized separately, with learned
+            gains shared across time and statistics kept per timestep; in
+            training each step uses the statistics of its batch, at
+            inference the population statistics of its timestep. The cell
+            then carries a third state, the step counter, of shape
+            `(batch, 1)`. `"layer"` is layer normalization (Ba et al. 2016)
+            of the same three quantities.
+        normalization_steps: Positive integer (default 100), with
+            `normalization="batch"`: the number of timesteps that keep their
+            own population statistics; later steps reuse the last ones.
+        normalization_momentum: Float in [0, 1) (default 0.99), momentum of
+            the moving averages of the population statistics.
+        normalization_epsilon: Small positive float (default 1e-3) added to
+            the variance.
+        gamma_initializer: Initializer of the gains `input_gamma`,
+            `recurrent_gamma` and `cell_gamma`. Default: `Constant(0.1)` for
+            batch normalization (Cooijmans et al.), `"ones"` for layer
+            normalization. The cell state also has a shift, `cell_beta`
+            (initialized to zeros)."""
 
 
 @keras.saving.register_keras_serializable(package="keras_mi")
@@ -66,6 +95,11 @@ class MILSTMCell(base.MICellBase):
         alpha_initializer="ones",
         beta1_initializer="ones",
         beta2_initializer="ones",
+        normalization=None,
+        normalization_steps=100,
+        normalization_momentum=0.99,
+        normalization_epsilon=1e-3,
+        gamma_initializer=None,
         **kwargs,
     ):
         super().__init__(
@@ -80,9 +114,33 @@ class MILSTMCell(base.MICellBase):
             "recurrent_activation", recurrent_activation
         )
         self.unit_forget_bias = bool(unit_forget_bias)
+        self.normalization = validation.check_choice(
+            "normalization", normalization, NORMALIZATIONS
+        )
+        self.normalization_steps = validation.check_positive_int(
+            "normalization_steps", normalization_steps
+        )
+        self.normalization_momentum = validation.check_rate(
+            "normalization_momentum", normalization_momentum
+        )
+        self.normalization_epsilon = validation.check_positive_float(
+            "normalization_epsilon", normalization_epsilon
+        )
+        if gamma_initializer is None:
+            gamma_initializer = (
+                keras.initializers.Constant(0.1)
+                if self.normalization == "batch"
+                else "ones"
+            )
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        # Population statistics are updated after the loop by the sequence
+        # layer that owns this cell (see `LSTMFamilySequence`).
+        self.statistics_owner = None
 
     @property
     def state_size(self):
+        if self.normalization == "batch":
+            return [self.units, self.units, 1]
         return [self.units, self.units]
 
     def bias_initializer_for_build(self):
@@ -101,24 +159,112 @@ class MILSTMCell(base.MICellBase):
 
         return forget_bias_initializer
 
-    def gates(self, z, c_prev):
-        """The LSTM update from the four pre-activations `z` (Keras order)."""
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.normalization is not None:
+            self.build_normalization()
+
+    def build_normalization(self):
+        width = self.gate_count * self.units
+        sizes = {"input": width, "recurrent": width, "cell": self.units}
+        for name, size in sizes.items():
+            setattr(
+                self,
+                f"{name}_gamma",
+                self.add_weight(
+                    shape=(size,),
+                    name=f"{name}_gamma",
+                    initializer=self.gamma_initializer,
+                ),
+            )
+        self.cell_beta = self.add_weight(
+            shape=(self.units,), name="cell_beta", initializer="zeros"
+        )
+        if self.normalization != "batch":
+            return
+        for name, size in sizes.items():
+            for moment, initializer in (("mean", "zeros"), ("variance", "ones")):
+                setattr(
+                    self,
+                    f"moving_{name}_{moment}",
+                    self.add_weight(
+                        shape=(self.normalization_steps, size),
+                        name=f"moving_{name}_{moment}",
+                        initializer=initializer,
+                        trainable=False,
+                    ),
+                )
+
+    def gates(self, z, c_prev, cell_normalizer=None):
+        """The LSTM update from the four pre-activations `z` (Keras order).
+
+        `cell_normalizer`, if given, maps `c_t` to what enters the output
+        nonlinearity; the state keeps the unnormalized `c_t`.
+        """
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
         c = f * c_prev + i * self.activation(z_c)
         o = self.recurrent_activation(z_o)
-        return o * self.activation(c), c
+        c_out = c if cell_normalizer is None else cell_normalizer(c)
+        return o * self.activation(c_out), c
 
-    def call(self, inputs, states, training=False):
-        h_prev, c_prev = states[0], states[1]
-        wx = ops.matmul(self.dropped_inputs(inputs, training), self.kernel)
-        uh = ops.matmul(
+    def recurrent_projection(self, terms, h_prev, training=False):
+        """`U h_(t-1)`, the recurrent term of every gate."""
+        return ops.matmul(
             self.dropped_state(h_prev, training), self.recurrent_kernel
         )
+
+    def recurrent_step(self, terms, states, training=False):
+        h_prev, c_prev = states[0], states[1]
+        uh = self.recurrent_projection(terms, h_prev, training)
+        if self.normalization is None:
+            z = multiplicative_integration(
+                terms[0], uh, *self.mi_coefficients(), self.bias
+            )
+            h, c = self.gates(z, c_prev)
+            return h, [h, c]
+        step = states[2] if self.normalization == "batch" else None
+
+        def norm(name, values):
+            return self.normalized(name, values, step, training)
+
+        wx = norm("input", terms[0]) * self.input_gamma
+        uh = norm("recurrent", uh) * self.recurrent_gamma
         z = multiplicative_integration(wx, uh, *self.mi_coefficients(), self.bias)
-        h, c = self.gates(z, c_prev)
-        return h, [h, c]
+        h, c = self.gates(
+            z,
+            c_prev,
+            lambda c: norm("cell", c) * self.cell_gamma + self.cell_beta,
+        )
+        if step is None:
+            return h, [h, c]
+        return h, [h, c, step + 1.0]
+
+    def normalized(self, name, values, step, training):
+        """`values` (`W x`, `U h` or `c`) normalized, before the gain."""
+        epsilon = self.normalization_epsilon
+        if self.normalization == "layer":
+            mean, variance = normalization.layer_moments(values)
+        elif training:
+            if self.statistics_owner is None:
+                raise ValueError(
+                    f"Cell `{self.name}` uses normalization='batch', whose "
+                    "per-timestep population statistics are updated by its "
+                    "sequence layer; train it inside `MILSTM`/`MLSTM` "
+                    "(for example `MILSTM(units, normalization='batch')`), "
+                    "not inside `keras.layers.RNN`. Inference "
+                    "(training=False) works in any RNN layer."
+                )
+            mean, variance = normalization.batch_moments(values)
+        else:
+            mean = normalization.statistics_at(
+                getattr(self, f"moving_{name}_mean"), step, values.dtype
+            )
+            variance = normalization.statistics_at(
+                getattr(self, f"moving_{name}_variance"), step, values.dtype
+            )
+        return normalization.normalize(values, mean, variance, epsilon)
 
     def get_config(self):
         config = {
@@ -126,12 +272,92 @@ class MILSTMCell(base.MICellBase):
                 self.recurrent_activation
             ),
             "unit_forget_bias": self.unit_forget_bias,
+            "normalization": self.normalization,
+            "normalization_steps": self.normalization_steps,
+            "normalization_momentum": self.normalization_momentum,
+            "normalization_epsilon": self.normalization_epsilon,
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
         }
         return {**super().get_config(), **config}
 
 
+class LSTMFamilySequence(base.MISequenceBase):
+    """The sequence layer of an LSTM-family cell (`MILSTM`, `MLSTM`).
+
+    Adds to the hoisted loop what recurrent batch normalization needs: in
+    training, the batch statistics of each timestep update the cell's
+    per-timestep population statistics after the loop.
+    """
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, **kwargs)
+        self.cell.statistics_owner = self.name
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        cell = self.cell
+        if not (training and cell.normalization == "batch"):
+            return super().inner_loop(
+                sequences, initial_state, mask, training=training
+            )
+        if mask is not None:
+            raise ValueError(
+                f"Layer `{self.name}` uses normalization='batch', which does "
+                "not support masked sequences in training: the batch "
+                "statistics of a timestep would mix padding into real steps. "
+                "Received a mask; use normalization='layer' for padded "
+                "batches."
+            )
+        units = cell.units
+        terms = cell.project_inputs(sequences, training=training)
+
+        def step(step_terms, states):
+            h, new_states = cell.recurrent_step(
+                list(step_terms), list(states), training=True
+            )
+            return ops.concatenate([h, new_states[1]], axis=-1), new_states
+
+        last, outputs, states = keras_backend.rnn(
+            step,
+            terms,
+            list(initial_state),
+            go_backwards=self.go_backwards,
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            return_all_outputs=True,
+        )
+        h_sequence, c_sequence = outputs[..., :units], outputs[..., units:]
+        self._update_population_statistics(
+            sequences, initial_state[0], h_sequence, c_sequence
+        )
+        return last[:, :units], h_sequence, states
+
+    def _update_population_statistics(self, sequences, h0, h_sequence, c_sequence):
+        """Recomputes each step's batch statistics and moves the averages."""
+        cell = self.cell
+        steps = min(sequences.shape[1], cell.normalization_steps)
+        if self.go_backwards:
+            sequences = ops.flip(sequences, axis=1)
+        terms = cell.project_inputs(sequences[:, :steps], training=True)
+        h_prev = ops.concatenate(
+            [ops.expand_dims(h0, 1), h_sequence[:, : steps - 1]], axis=1
+        )
+        values = {
+            "input": terms[0],
+            "recurrent": cell.recurrent_projection(terms, h_prev, training=True),
+            "cell": c_sequence[:, :steps],
+        }
+        for name, value in values.items():
+            mean, variance = normalization.batch_moments(value)
+            for moment, statistic in (("mean", mean), ("variance", variance)):
+                normalization.moving_average_update(
+                    getattr(cell, f"moving_{name}_{moment}"),
+                    statistic,
+                    cell.normalization_momentum,
+                )
+
+
 @keras.saving.register_keras_serializable(package="keras_mi")
-class MILSTM(base.MISequenceBase):
+class MILSTM(LSTMFamilySequence):
     """Long Short-Term Memory layer with Multiplicative Integration.
 
     The sequence layer of `MILSTMCell` (Wu et al. 2016, Appendix A.1), as
@@ -162,5 +388,7 @@ class MILSTM(base.MISequenceBase):
     cell_name = "milstm_cell"
 
 
-base.document(MILSTMCell, base.COMMON_ARGS_DOC)
-base.document(MILSTM, base.COMMON_ARGS_DOC, base.SEQUENCE_ARGS_DOC)
+base.document(MILSTMCell, base.COMMON_ARGS_DOC, NORMALIZATION_ARGS_DOC)
+base.document(
+    MILSTM, base.COMMON_ARGS_DOC, NORMALIZATION_ARGS_DOC, base.SEQUENCE_ARGS_DOC
+)
