@@ -14,9 +14,13 @@ from keras_mi.layers import (
     MIGRU,
     MILSTM,
     MIRNN,
+    MLSTM,
     MIGRUCell,
     MILSTMCell,
     MIRNNCell,
+    MLSTMCell,
+    MultiplicativeInteraction,
+    TiedEmbedding,
 )
 from keras_mi.version import __version__
 
@@ -27,6 +31,10 @@ __all__ = [
     "MILSTMCell",
     "MIRNN",
     "MIRNNCell",
+    "MLSTM",
+    "MLSTMCell",
+    "MultiplicativeInteraction",
+    "TiedEmbedding",
     "__version__",
     "convert_model",
     "ops",

@@ -1,0 +1,78 @@
+"""An embedding whose matrix also maps vectors back to vocabulary logits."""
+
+import keras
+from keras import initializers, ops
+
+from keras_mi.layers import validation
+
+
+@keras.saving.register_keras_serializable(package="keras_mi")
+class TiedEmbedding(keras.layers.Layer):
+    """Token embedding tied to the output softmax (input/output weight tying).
+
+    `layer(ids)` looks up `embeddings[ids]`; `layer(vectors, reverse=True)`
+    returns the logits `vectors @ embeddings^T + output_bias`. One matrix
+    serves both ends of a language model, as in Jayakumar et al. (2020,
+    section 8), where the output embedding is predicted and scored against
+    the tied input embeddings.
+
+    Args:
+        input_dim: Positive integer, the vocabulary size.
+        output_dim: Positive integer, the embedding size.
+        embeddings_initializer: Initializer of `embeddings`. Default:
+            `"uniform"` (as `keras.layers.Embedding`).
+        use_output_bias: Boolean (default `True`), whether the reverse
+            direction adds a per-token bias `output_bias`.
+
+    Example:
+
+    >>> layer = TiedEmbedding(10, 4)
+    >>> vectors = layer(np.array([[1, 2, 3]]))
+    >>> layer(vectors, reverse=True).shape
+    (1, 3, 10)
+    """
+
+    def __init__(
+        self,
+        input_dim,
+        output_dim,
+        embeddings_initializer="uniform",
+        use_output_bias=True,
+        **kwargs,
+    ):
+        self.input_dim = validation.check_positive_int("input_dim", input_dim)
+        self.output_dim = validation.check_positive_int("output_dim", output_dim)
+        super().__init__(**kwargs)
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.use_output_bias = bool(use_output_bias)
+
+    def build(self, input_shape=None):
+        self.embeddings = self.add_weight(
+            shape=(self.input_dim, self.output_dim),
+            name="embeddings",
+            initializer=self.embeddings_initializer,
+        )
+        self.output_bias = None
+        if self.use_output_bias:
+            self.output_bias = self.add_weight(
+                shape=(self.input_dim,), name="output_bias", initializer="zeros"
+            )
+
+    def call(self, inputs, reverse=False):
+        if not reverse:
+            return ops.take(self.embeddings, ops.cast(inputs, "int32"), axis=0)
+        logits = ops.matmul(inputs, ops.transpose(self.embeddings))
+        if self.output_bias is not None:
+            logits = logits + self.output_bias
+        return logits
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": initializers.serialize(
+                self.embeddings_initializer
+            ),
+            "use_output_bias": self.use_output_bias,
+        }

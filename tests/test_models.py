@@ -1,0 +1,49 @@
+"""Language-model builders: the plain one and multiplicative embeddings."""
+
+import keras
+import numpy as np
+
+from keras_mi import MultiplicativeInteraction, TiedEmbedding
+from keras_mi.models import (
+    RECURRENT_LAYERS,
+    char_language_model,
+    compile_language_model,
+    multiplicative_embedding_model,
+)
+from tests.layers import helpers
+
+
+def test_every_cell_builds_a_language_model():
+    ids = np.arange(12).reshape(2, 6) % 256
+    for cell in RECURRENT_LAYERS:
+        model = char_language_model(cell, units=8, embedding_dim=4)
+        assert tuple(model(ids).shape) == (2, 6, 256)
+
+
+def test_multiplicative_embeddings_are_tied_and_computed_from_h(rng):
+    model = multiplicative_embedding_model(units=8, embedding_dim=6, context_units=3)
+    ids = rng.integers(0, 256, size=(2, 5))
+    embedding = model.get_layer("embedding")
+    interaction = model.get_layer("output_embedding")
+    assert isinstance(embedding, TiedEmbedding)
+    assert isinstance(interaction, MultiplicativeInteraction)
+    assert interaction.context_units == 3 and interaction.mode == "hypernetwork"
+    # One embedding matrix: no Dense output layer, logits = M(c, h) E^T + b2.
+    assert [w.name for w in model.weights].count("embeddings") == 1
+    h = keras.Model(model.inputs, model.get_layer("milstm_0").output)(ids)
+    output_embedding = helpers.to_numpy(interaction([h, h]))
+    want = output_embedding @ helpers.to_numpy(embedding.embeddings).T + helpers.to_numpy(
+        embedding.output_bias
+    )
+    np.testing.assert_allclose(helpers.to_numpy(model(ids)), want, atol=1e-5)
+
+
+def test_multiplicative_embedding_model_learns(rng):
+    model = compile_language_model(
+        multiplicative_embedding_model(units=16, embedding_dim=8), learning_rate=1e-2
+    )
+    text = np.frombuffer(b"abcabcabcabc" * 8, dtype=np.uint8).astype("int32")
+    x = text[: 5 * 19].reshape(5, 19)
+    y = text[1 : 5 * 19 + 1].reshape(5, 19)
+    history = model.fit(x, y, epochs=30, verbose=0).history
+    assert history["bpc"][-1] < 0.5 * history["bpc"][0]
