@@ -43,3 +43,94 @@ def test_bad_dataset_is_a_clear_error(tmp_path, capsys):
     code = cli.main(["train", "--dataset", str(tmp_path / "nowhere")])
     assert code == 2
     assert "not an existing file" in capsys.readouterr().err
+
+
+def _common(tiny_corpus):
+    return ["--dataset", tiny_corpus, "--sequence-length", "8", "--batch-size", "2"]
+
+
+def test_character_vocabulary_is_saved_and_used(tiny_corpus, tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    assert cli.main(
+        ["train", "--cell", "mlstm", "--units", "8", "--embedding-dim", "4",
+         "--epochs", "1", "--steps-per-epoch", "2", "--validation-steps", "1",
+         "--test-steps", "1", "--run-dir", run_dir, "--verbose", "0",
+         "--vocabulary", "characters", *_common(tiny_corpus)]
+    ) == 0
+    from keras_mi.data import CharacterVocabulary
+
+    vocabulary = CharacterVocabulary.load(os.path.join(run_dir, "vocabulary.json"))
+    assert set(vocabulary.characters) <= set("file 0123456789:thequickbrownfx.")
+    import keras
+
+    model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+    assert model.output.shape[-1] == vocabulary.size
+    capsys.readouterr()
+    checkpoint = os.path.join(run_dir, "checkpoints", "epoch_001.keras")
+    assert cli.main(["evaluate", checkpoint, "--steps", "1", *_common(tiny_corpus)]) == 0
+    assert cli.main(["sample", checkpoint, "--length", "5", "--prime", "fox"]) == 0
+    text = capsys.readouterr().out.splitlines()[-1]
+    assert text.startswith("fox") and len(text) == 8
+
+
+def test_compare_prints_table_and_writes_plot(tiny_corpus, tmp_path, capsys):
+    run_dir = str(tmp_path / "compare")
+    assert cli.main(
+        ["compare", "--cells", "milstm,lstm", "--units", "8", "--embedding-dim", "4",
+         "--epochs", "2", "--steps-per-epoch", "2", "--validation-steps", "1",
+         "--test-steps", "1", "--run-dir", run_dir, "--verbose", "0",
+         *_common(tiny_corpus)]
+    ) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("cell"))
+    rows = [line.split() for line in lines[header + 1 : header + 3]]
+    assert [r[0] for r in rows] == ["milstm", "lstm"]
+    milstm_params, lstm_params = (int(r[2].replace(",", "")) for r in rows)
+    # Same budget: the LSTM gets the units that match the MI-LSTM's count
+    # (within one unit's worth of parameters).
+    assert int(rows[1][1]) >= 8
+    assert abs(lstm_params - milstm_params) < 0.1 * milstm_params
+    png = os.path.join(run_dir, "learning_curves.png")
+    with open(png, "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_killed_run_resumes_without_losing_an_epoch(tiny_corpus, tmp_path):
+    """A real process is killed after its second epoch; --resume finishes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = str(tmp_path / "run")
+    command = [
+        sys.executable, "-m", "keras_mi", "train", "--cell", "mirnn", "--units", "8",
+        "--embedding-dim", "4", "--epochs", "5", "--steps-per-epoch", "40",
+        "--validation-steps", "1", "--test-steps", "1", "--run-dir", run_dir,
+        "--verbose", "0", *_common(tiny_corpus),
+    ]
+    checkpoints = os.path.join(run_dir, "checkpoints")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if os.path.exists(os.path.join(checkpoints, "epoch_002.keras")):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = sorted(os.listdir(checkpoints))
+    assert "epoch_002.keras" in done and "epoch_005.keras" not in done, done
+    stamps = {name: os.path.getmtime(os.path.join(checkpoints, name)) for name in done}
+
+    resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming the run" in resumed.stdout
+    assert sorted(os.listdir(checkpoints)) == [f"epoch_{k:03d}.keras" for k in range(1, 6)]
+    # Completed epochs were not trained again ...
+    for name in ("epoch_001.keras", "epoch_002.keras"):
+        assert os.path.getmtime(os.path.join(checkpoints, name)) == stamps[name]
+    # ... and the history holds each of the 5 epochs exactly once.
+    with open(os.path.join(run_dir, "history.csv")) as handle:
+        epochs = [line.split(",")[0] for line in handle.read().splitlines()[1:]]
+    epochs = [e for e in epochs if e != "epoch"]
+    assert sorted(int(e) for e in epochs) == [0, 1, 2, 3, 4]

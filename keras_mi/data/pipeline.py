@@ -1,10 +1,13 @@
-"""Byte-level windows of (inputs, targets) for next-character prediction.
+"""Windows of (inputs, targets) for next-character prediction.
 
-Text is read as bytes (a fixed vocabulary of 256 symbols, so any file can be
-read and nothing is ever unknown), streamed file by file so that a corpus
-larger than memory is never loaded whole, and cut into consecutive windows:
-window k holds bytes [k*T, (k+1)*T) as inputs and bytes [k*T + 1, (k+1)*T + 1)
-as targets. Every transition of the stream is predicted exactly once.
+A corpus is a stream of *documents* (file contents, or the texts of a tfds
+dataset). Each document becomes symbol ids, either its bytes (a fixed
+vocabulary of 256 symbols, so nothing is ever unknown) or its characters
+through a `CharacterVocabulary`; documents are streamed one after the other,
+so a corpus larger than memory is never loaded whole, and cut into
+consecutive windows: window k holds symbols [k*T, (k+1)*T) as inputs and
+[k*T + 1, (k+1)*T + 1) as targets. Every transition of the stream is
+predicted exactly once.
 """
 
 import numpy as np
@@ -15,25 +18,54 @@ from keras_mi.layers.validation import check_positive_int
 VOCABULARY_SIZE = 256
 
 
-def _byte_stream(files):
-    files = tf.data.Dataset.from_tensor_slices(list(files))
-    return files.map(
-        lambda path: tf.io.decode_raw(tf.io.read_file(path), tf.uint8),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    ).unbatch()
+def file_documents(files):
+    """A dataset of the contents (tf.string) of `files`, in order."""
+    files = list(files)
+    if not files:
+        raise ValueError(
+            "Received an empty list for argument `files`: the corpus is empty."
+        )
+    return tf.data.Dataset.from_tensor_slices(files).map(tf.io.read_file)
 
 
-def byte_windows(files, sequence_length, batch_size, shuffle_buffer=0, seed=None, repeat=False):
-    """A `tf.data.Dataset` of `(inputs, targets)` int32 batches.
+def symbol_stream(documents, vocabulary=None):
+    """The concatenated symbol ids (int32) of a dataset of documents.
+
+    `vocabulary=None` reads bytes; a `CharacterVocabulary` maps characters
+    (unknown ones to its unknown id).
+    """
+    if vocabulary is None:
+
+        def encode(text):
+            return tf.cast(tf.io.decode_raw(text, tf.uint8), tf.int32)
+
+    else:
+        encode = vocabulary.tf_encoder()
+    return documents.map(encode, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+
+
+def windows(
+    stream,
+    sequence_length,
+    batch_size,
+    shuffle_buffer=0,
+    seed=None,
+    repeat=False,
+    contiguous=False,
+):
+    """A `tf.data.Dataset` of `(inputs, targets)` batches from a symbol stream.
 
     Args:
-        files: list of file paths, read in order and concatenated.
+        stream: a dataset of int32 scalars (see `symbol_stream`).
         sequence_length: positive int, timesteps per window.
         batch_size: positive int, windows per batch.
-        shuffle_buffer: windows held for shuffling (0: keep corpus order,
-            which keeps consecutive batches contiguous for stateful models).
+        shuffle_buffer: windows held for shuffling (0: corpus order).
         seed: shuffling seed; the same seed gives the same batches.
         repeat: repeat the data forever (for `steps_per_epoch`).
+        contiguous: stateful-friendly batching: the stream is cut into
+            `batch_size` equal lanes and row i of batch j+1 continues row i
+            of batch j. Costs one streaming pass to count the windows.
+            Cannot be combined with shuffling.
 
     Returns:
         A dataset of `(inputs, targets)`, each of shape
@@ -41,22 +73,65 @@ def byte_windows(files, sequence_length, batch_size, shuffle_buffer=0, seed=None
     """
     check_positive_int("sequence_length", sequence_length)
     check_positive_int("batch_size", batch_size)
-    files = list(files)
-    if not files:
-        raise ValueError("Received an empty list for argument `files`: the corpus is empty.")
-    stream = _byte_stream(files)
+    if contiguous and shuffle_buffer:
+        raise ValueError(
+            "Received contiguous=True and shuffle_buffer="
+            f"{shuffle_buffer}: contiguous batches keep the corpus order, "
+            "so they cannot be shuffled; pass shuffle_buffer=0."
+        )
     inputs = stream.batch(sequence_length, drop_remainder=True)
     targets = stream.skip(1).batch(sequence_length, drop_remainder=True)
-    windows = tf.data.Dataset.zip((inputs, targets)).map(
-        lambda x, y: (tf.cast(x, tf.int32), tf.cast(y, tf.int32))
-    )
+    pairs = tf.data.Dataset.zip((inputs, targets))
+    if contiguous:
+        count = int(pairs.reduce(np.int64(0), lambda n, _: n + 1))
+        per_lane = count // batch_size
+        if per_lane == 0:
+            raise ValueError(
+                f"The corpus holds {count} windows of {sequence_length} "
+                f"symbols, fewer than batch_size={batch_size}."
+            )
+        lanes = tuple(
+            pairs.skip(lane * per_lane).take(per_lane) for lane in range(batch_size)
+        )
+        batches = tf.data.Dataset.zip(lanes).map(
+            lambda *rows: (
+                tf.stack([r[0] for r in rows]),
+                tf.stack([r[1] for r in rows]),
+            )
+        )
+        return (batches.repeat() if repeat else batches).prefetch(tf.data.AUTOTUNE)
     if repeat:
-        windows = windows.repeat()
+        pairs = pairs.repeat()
     if shuffle_buffer:
-        windows = windows.shuffle(shuffle_buffer, seed=seed)
-    return windows.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+        pairs = pairs.shuffle(shuffle_buffer, seed=seed)
+    return pairs.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def byte_windows(
+    files,
+    sequence_length,
+    batch_size,
+    shuffle_buffer=0,
+    seed=None,
+    repeat=False,
+    contiguous=False,
+):
+    """`windows` over the bytes of `files` (read in order, concatenated)."""
+    check_positive_int("sequence_length", sequence_length)
+    check_positive_int("batch_size", batch_size)
+    return windows(
+        symbol_stream(file_documents(files)),
+        sequence_length,
+        batch_size,
+        shuffle_buffer=shuffle_buffer,
+        seed=seed,
+        repeat=repeat,
+        contiguous=contiguous,
+    )
 
 
 def decode_bytes(ids):
     """Byte ids back to text (invalid UTF-8 sequences are replaced)."""
-    return bytes(np.asarray(ids, dtype=np.uint8).tolist()).decode("utf-8", errors="replace")
+    return bytes(np.asarray(ids, dtype=np.uint8).tolist()).decode(
+        "utf-8", errors="replace"
+    )

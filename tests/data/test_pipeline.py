@@ -79,3 +79,121 @@ def test_glob_and_single_file(text_dir):
 def test_errors(text_dir, call, pattern):
     with pytest.raises(ValueError, match=pattern):
         call(text_dir[0])
+
+
+def test_contiguous_batches_continue_each_row(text_dir):
+    root, stream = text_dir
+    files = corpus.text_files(str(root))
+    T, B = 4, 3
+    batches = list(byte_windows(files, T, B, contiguous=True).as_numpy_iterator())
+    symbols = np.frombuffer(stream, dtype=np.uint8)
+    per_lane = ((len(symbols) - 1) // T) // B
+    assert len(batches) == per_lane
+    for j, (x, y) in enumerate(batches):
+        for lane in range(B):
+            start = (lane * per_lane + j) * T
+            np.testing.assert_array_equal(x[lane], symbols[start : start + T])
+            np.testing.assert_array_equal(y[lane], symbols[start + 1 : start + T + 1])
+    with pytest.raises(ValueError, match="cannot be shuffled"):
+        byte_windows(files, T, B, contiguous=True, shuffle_buffer=10)
+
+
+def test_character_vocabulary_round_trip_unknowns_and_saving(tmp_path):
+    from keras_mi.data import CharacterVocabulary, symbol_stream, file_documents
+
+    vocabulary = CharacterVocabulary.build(["aab", "bbc é"])
+    # most frequent first: b (3), a (2), then ' ', c, é by code point
+    assert vocabulary.characters == ["b", "a", " ", "c", "é"]
+    assert vocabulary.size == 6
+    assert vocabulary.decode(vocabulary.encode("cab é")) == "cab é"
+    assert vocabulary.encode("xa").tolist() == [0, 2]
+    assert vocabulary.decode([0]) == "\ufffd"
+    path = str(tmp_path / "vocabulary.json")
+    vocabulary.save(path)
+    assert CharacterVocabulary.load(path).characters == vocabulary.characters
+    # The tf.data encoder gives the same ids as the Python one.
+    text_file = tmp_path / "t.txt"
+    text_file.write_text("béxa", encoding="utf-8")
+    ids = list(symbol_stream(file_documents([str(text_file)]), vocabulary).as_numpy_iterator())
+    assert ids == vocabulary.encode("béxa").tolist()
+    with pytest.raises(ValueError, match="empty"):
+        CharacterVocabulary.build([""])
+
+
+def test_tfds_documents_with_mock_data():
+    import tensorflow_datasets as tfds
+
+    from keras_mi.data import tfds_documents, symbol_stream, windows
+
+    with tfds.testing.mock_data(num_examples=4):
+        documents = tfds_documents("tiny_shakespeare", "train")
+        texts = list(documents.as_numpy_iterator())
+        assert len(texts) == 4 and all(isinstance(t, bytes) for t in texts)
+        stream = b"".join(texts)
+        x, y = _collect(windows(symbol_stream(tfds_documents("tiny_shakespeare", "train")), 5, 1))
+        symbols = np.frombuffer(stream, dtype=np.uint8)
+        assert len(x) == (len(symbols) - 1) // 5
+        np.testing.assert_array_equal(x.ravel(), symbols[: x.size])
+        np.testing.assert_array_equal(y.ravel(), symbols[1 : x.size + 1])
+
+
+
+def test_tfds_dataset_prepared_locally_splits_and_features(tmp_path):
+    """A dataset built offline with store_as_tfds_dataset, read by name."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    from keras_mi.data import tfds_documents
+
+    features = tfds.features.FeaturesDict(
+        {"label": tfds.features.ClassLabel(num_classes=2), "body": tfds.features.Text()}
+    )
+    splits = {
+        "train": tf.data.Dataset.from_tensor_slices(
+            {"label": [0, 1], "body": ["first text", "second"]}
+        ),
+        "test": tf.data.Dataset.from_tensor_slices({"label": [1], "body": ["third"]}),
+    }
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name="keras_mi_local_texts",
+        version="1.0.0",
+        features=features,
+        split_datasets=splits,
+        config=None,
+        data_dir=str(tmp_path),
+        description="texts for a test",
+    )
+    documents = tfds_documents("keras_mi_local_texts", "train", data_dir=str(tmp_path))
+    assert list(documents.as_numpy_iterator()) == [b"first text", b"second"]
+    named = tfds_documents(
+        "keras_mi_local_texts", "test", data_dir=str(tmp_path), text_feature="body"
+    )
+    assert list(named.as_numpy_iterator()) == [b"third"]
+    with pytest.raises(ValueError, match="no split 'validation'"):
+        tfds_documents("keras_mi_local_texts", "validation", data_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="features"):
+        tfds_documents(
+            "keras_mi_local_texts", "train", data_dir=str(tmp_path), text_feature="text"
+        )
+    with pytest.raises(ValueError, match="no text feature"):
+        from keras_mi.data import tfds_source
+
+        tfds_source._text_feature(_InfoWithoutText(), "x", None)
+
+
+class _InfoWithoutText:
+    def __init__(self):
+        import tensorflow_datasets as tfds
+
+        self.features = tfds.features.FeaturesDict(
+            {"label": tfds.features.ClassLabel(num_classes=2)}
+        )
+
+
+def test_tfds_errors_unknown_name_and_not_prepared(tmp_path):
+    from keras_mi.data import tfds_documents
+
+    with pytest.raises(ValueError, match="not a TensorFlow Datasets name"):
+        tfds_documents("no_such_dataset_here", "train")
+    with pytest.raises(ValueError, match="tfds build tiny_shakespeare"):
+        tfds_documents("tiny_shakespeare", "train", data_dir=str(tmp_path))
