@@ -139,6 +139,8 @@ def _fit(args, run_dir, quiet=False):
             os.path.join(checkpoint_dir, "epoch_{epoch:03d}.keras")
         ),
     ]
+    if not getattr(args, "no_monitors", False):
+        callbacks += _monitors(args, log_dir, vocabulary)
     history = model.fit(
         _windows(args, "train", repeat=True, vocabulary=vocabulary),
         validation_data=_windows(args, "validation", repeat=True, vocabulary=vocabulary),
@@ -157,6 +159,19 @@ def _fit(args, run_dir, quiet=False):
         verbose=0,
     )
     return model, history.history, results
+
+
+def _monitors(args, log_dir, vocabulary):
+    """The keras_mi monitors on a probe batch of 8 validation windows."""
+    from keras_mi.callbacks import ActivationMonitor, GradientNormMonitor, ScaleMonitor
+
+    x, y = next(iter(_windows(args, "validation", repeat=True, vocabulary=vocabulary)))
+    probe = (np.asarray(x)[:8], np.asarray(y)[:8])
+    return [
+        GradientNormMonitor(log_dir, probe),
+        ActivationMonitor(log_dir, (probe[0],)),
+        ScaleMonitor(log_dir, (probe[0],)),
+    ]
 
 
 def train(args):
@@ -343,6 +358,7 @@ def build_parser():
         p.add_argument("--learning-rate", type=float, default=2e-3)
         p.add_argument("--clipnorm", type=float, default=1.0)
         p.add_argument("--verbose", type=int, default=1)
+        p.add_argument("--no-monitors", action="store_true", help="do not log the keras_mi gradient/activation/scale monitors")
         _add_data_arguments(p)
 
     p = commands.add_parser("train", help="train a character-level language model")

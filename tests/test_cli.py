@@ -32,6 +32,7 @@ def test_train_evaluate_sample(tiny_corpus, tmp_path, capsys):
         "epoch_002.keras",
     ]
     assert os.listdir(os.path.join(run_dir, "logs", "train"))
+    assert os.listdir(os.path.join(run_dir, "logs", "monitors"))  # keras_mi monitors
     model = os.path.join(run_dir, "model.keras")
     assert cli.main(["evaluate", model, "--steps", "1", *common]) == 0
     assert "test BPC:" in capsys.readouterr().out
@@ -79,7 +80,7 @@ def test_compare_prints_table_and_writes_plot(tiny_corpus, tmp_path, capsys):
         ["compare", "--cells", "milstm,lstm", "--units", "8", "--embedding-dim", "4",
          "--epochs", "2", "--steps-per-epoch", "2", "--validation-steps", "1",
          "--test-steps", "1", "--run-dir", run_dir, "--verbose", "0",
-         *_common(tiny_corpus)]
+         "--no-monitors", *_common(tiny_corpus)]
     ) == 0
     lines = capsys.readouterr().out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("cell"))
@@ -107,7 +108,7 @@ def test_killed_run_resumes_without_losing_an_epoch(tiny_corpus, tmp_path):
         sys.executable, "-m", "keras_mi", "train", "--cell", "mirnn", "--units", "8",
         "--embedding-dim", "4", "--epochs", "5", "--steps-per-epoch", "40",
         "--validation-steps", "1", "--test-steps", "1", "--run-dir", run_dir,
-        "--verbose", "0", *_common(tiny_corpus),
+        "--verbose", "0", "--no-monitors", *_common(tiny_corpus),
     ]
     checkpoints = os.path.join(run_dir, "checkpoints")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

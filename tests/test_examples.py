@@ -23,3 +23,14 @@ def test_convert_and_finetune_keeps_loss_at_conversion():
 def test_quickstart_trains_below_uniform_bpc():
     # A uniform guess over 256 bytes costs 8 bits per character.
     assert load("quickstart").main(["--steps", "30", "--units", "16"]) < 8.0
+
+
+def test_gradient_norm_example_logs_and_draws(tmp_path):
+    figure = tmp_path / "gradient_norms.png"
+    norms = load("gradient_norms").main(
+        ["--steps", "4", "--units", "8", "--sequence-length", "10",
+         "--log-dir", str(tmp_path / "logs"), "--figure", str(figure)]
+    )
+    assert set(norms) == {"rnn", "mirnn"} and all(len(v) == 10 for v in norms.values())
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "tensorboard_scale_profile.png").read_bytes()[:4] == b"\x89PNG"

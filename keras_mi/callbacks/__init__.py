@@ -1,0 +1,9 @@
+"""TensorBoard monitors of recurrent layers (Wu et al. 2016, section 3.1)."""
+
+from keras_mi.callbacks.monitors import (
+    ActivationMonitor,
+    GradientNormMonitor,
+    ScaleMonitor,
+)
+
+__all__ = ["ActivationMonitor", "GradientNormMonitor", "ScaleMonitor"]

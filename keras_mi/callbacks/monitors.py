@@ -1,0 +1,292 @@
+"""TensorBoard monitors of a recurrent layer: what Wu et al. (2016, section
+3.1) measure, logged while `model.fit` runs.
+
+- `GradientNormMonitor`: `log ||dC/dh_t||_2` for each timestep (Fig. 1(a)).
+- `ActivationMonitor`: histograms of the hidden states (and cell states) and
+  the fraction of saturated tanh units (Fig. 1(c, d)).
+- `ScaleMonitor`: the norms of `W x_t` and `U h_(t-1)` and their ratio over
+  time (section 3.1.2).
+
+Each runs on its own probe batch at the end of every `every_n_epochs`-th
+epoch (or every `every_n_batches` batches), so the training step itself is
+unchanged. Scalars, histograms and a profile image are written with
+`tf.summary` under `LOG_DIR/monitors`, next to the `train` and `validation`
+runs of `keras.callbacks.TensorBoard(LOG_DIR)`.
+"""
+
+import io
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_mi.backend import value_and_gradients
+from keras_mi.callbacks.probe import Probe, find_recurrent_layer
+from keras_mi.layers import validation
+
+
+def _to_numpy(x):
+    if hasattr(x, "detach"):
+        x = x.detach()
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def _profile_image(values, title, ylabel):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 3))
+    for label, series in values.items():
+        axis.plot(np.arange(len(series)), series, label=label)
+    axis.set_xlabel("timestep t")
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    if len(values) > 1:
+        axis.legend()
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return tf.image.decode_png(buffer.getvalue(), channels=4)[None]
+
+
+class _Monitor(keras.callbacks.Callback):
+    """Shared plumbing: probe data, frequency, the writer."""
+
+    tag = "monitor"
+
+    def __init__(
+        self,
+        log_dir,
+        probe_data,
+        layer_name=None,
+        every_n_epochs=1,
+        every_n_batches=None,
+    ):
+        super().__init__()
+        if not isinstance(probe_data, (tuple, list)) or len(probe_data) not in (1, 2):
+            raise ValueError(
+                "Received an invalid value for argument `probe_data`: expected "
+                "a tuple `(x, y)` (or `(x,)`) of arrays, got "
+                f"{type(probe_data).__name__}."
+            )
+        self.log_dir = os.fspath(log_dir)
+        self.probe_x = np.asarray(probe_data[0])
+        self.probe_y = None if len(probe_data) == 1 else np.asarray(probe_data[1])
+        self.layer_name = layer_name
+        self.every_n_epochs = validation.check_positive_int(
+            "every_n_epochs", every_n_epochs
+        )
+        self.every_n_batches = (
+            None
+            if every_n_batches is None
+            else validation.check_positive_int("every_n_batches", every_n_batches)
+        )
+        self._writer = None
+        self._step = 0
+
+    def probe(self):
+        layer = find_recurrent_layer(self.model, self.layer_name)
+        return Probe(self.model, layer, self.probe_x, self.probe_y)
+
+    def writer(self):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(
+                os.path.join(self.log_dir, "monitors")
+            )
+        return self._writer
+
+    def on_train_begin(self, logs=None):
+        self.probe()  # fail early, with a clear error, on a bad setup
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self.every_n_batches and self._step % self.every_n_batches == 0:
+            self.record(self._step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.every_n_batches and (epoch + 1) % self.every_n_epochs == 0:
+            self.record(epoch)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.flush()
+
+    def record(self, step):
+        values = self.measure()
+        with self.writer().as_default(step=step):
+            self.write(values)
+        self.writer().flush()
+
+    def measure(self):
+        raise NotImplementedError
+
+    def write(self, values):
+        raise NotImplementedError
+
+
+class GradientNormMonitor(_Monitor):
+    """Logs `log ||dC/dh_t||_2` for every timestep t of a recurrent layer.
+
+    `h_t` is the state the recurrence carries, and the gradient includes
+    every path through later steps: it is the derivative of the loss with
+    respect to a perturbation added to `h_t`. C is the model's compiled loss
+    summed over the probe examples (so each example contributes its own
+    gradient), by default on the prediction at the final timestep, as in Wu
+    et al. (2016, Fig. 1(a)); `loss_over="all"` uses every timestep's loss.
+    The norm is taken per example and averaged over the probe batch.
+
+    Logged under `LOG_DIR/monitors`: scalars
+    `gradient_norm/log_dC_dh_t=NNN` for `timesteps` (default every 5th step
+    and the last), the histogram `gradient_norm/log_profile` of all steps,
+    and the image `gradient_norm/profile` (log norm against t).
+
+    Cost: one forward and one backward pass of the layer over the probe
+    batch, run step by step in eager mode, per record.
+
+    Args:
+        log_dir: the directory given to `keras.callbacks.TensorBoard`.
+        probe_data: `(x, y)` arrays of one probe batch.
+        layer_name: the recurrent layer (default: the model's first).
+        loss_over: `"final"` (default) or `"all"` timesteps.
+        timesteps: the steps logged as scalars (default: 0, 5, 10, ..., T-1).
+        every_n_epochs, every_n_batches: how often to record.
+
+    Example:
+
+    >>> monitor = GradientNormMonitor("logs", (x_val[:32], y_val[:32]))
+    >>> model.fit(x, y, callbacks=[keras.callbacks.TensorBoard("logs"), monitor])
+    """
+
+    tag = "gradient_norm"
+
+    def __init__(self, log_dir, probe_data, layer_name=None, loss_over="final",
+                 timesteps=None, every_n_epochs=1, every_n_batches=None):
+        super().__init__(log_dir, probe_data, layer_name, every_n_epochs, every_n_batches)
+        if len(probe_data) != 2:
+            raise ValueError(
+                "Received an invalid value for argument `probe_data`: the "
+                "gradient monitor needs targets, `(x, y)`."
+            )
+        self.loss_over = validation.check_choice("loss_over", loss_over, ("final", "all"))
+        self.timesteps = None if timesteps is None else [int(t) for t in timesteps]
+
+    def gradient_norms(self):
+        """`||dC/dh_t||_2` averaged over the probe batch, shape (T,)."""
+        probe = self.probe()
+        batch = probe.sequences.shape[0]
+        zeros = np.zeros((probe.timesteps, batch, probe.units), dtype="float32")
+        dtype = keras.backend.standardize_dtype(probe.sequences.dtype)
+
+        def loss(perturbations):
+            hidden, _ = probe.run(perturbations)
+            predictions = probe.tail(probe.layer_output(hidden), training=False)
+            if isinstance(predictions, (list, tuple)):
+                predictions = predictions[0]
+            return probe.per_example_loss(predictions, self.loss_over == "final")
+
+        _, (grads,) = value_and_gradients(loss, [zeros.astype(dtype)])
+        return np.linalg.norm(grads, axis=-1).mean(axis=1)
+
+    def measure(self):
+        return self.gradient_norms()
+
+    def write(self, norms):
+        logs = np.log(np.maximum(norms, np.finfo("float64").tiny))
+        steps = self.timesteps
+        if steps is None:
+            steps = sorted(set(range(0, len(norms), 5)) | {len(norms) - 1})
+        for t in steps:
+            if 0 <= t < len(norms):
+                tf.summary.scalar(f"gradient_norm/log_dC_dh_t={t:03d}", logs[t])
+        tf.summary.histogram("gradient_norm/log_profile", logs)
+        tf.summary.image(
+            "gradient_norm/profile",
+            _profile_image({"log ||dC/dh_t||": logs}, "gradient norm through time", "log norm"),
+        )
+
+
+class ActivationMonitor(_Monitor):
+    """Histograms of the hidden activations and their saturation.
+
+    Logs, over the probe batch and all timesteps: the histogram
+    `activations/hidden` of `h_t`, `activations/cell` of `c_t` for
+    LSTM-family cells (the second state), and the scalar
+    `activations/saturation`: the fraction of units with `|h_t| > threshold`
+    (0.95 by default), the tanh saturation of Wu et al. (2016, Fig. 1(c, d)).
+
+    Cost: one forward pass of the layer over the probe batch per record.
+    """
+
+    tag = "activations"
+
+    def __init__(self, log_dir, probe_data, layer_name=None, threshold=0.95,
+                 every_n_epochs=1, every_n_batches=None):
+        super().__init__(log_dir, probe_data, layer_name, every_n_epochs, every_n_batches)
+        self.threshold = validation.check_positive_float("threshold", threshold)
+
+    def measure(self):
+        probe = self.probe()
+        cell_states = []
+        batch = probe.sequences.shape[0]
+        states = probe.cell.get_initial_state(batch_size=batch)
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        hidden = []
+        for t in range(probe.timesteps):
+            _, states = probe.cell(probe.sequences[:, t], states, training=False)
+            states = list(states) if isinstance(states, (list, tuple)) else [states]
+            hidden.append(_to_numpy(states[0]))
+            if len(states) > 1:
+                cell_states.append(_to_numpy(states[1]))
+        hidden = np.stack(hidden)
+        return {
+            "hidden": hidden,
+            "cell": np.stack(cell_states) if cell_states else None,
+            "saturation": float(np.mean(np.abs(hidden) > self.threshold)),
+        }
+
+    def write(self, values):
+        tf.summary.histogram("activations/hidden", values["hidden"])
+        if values["cell"] is not None:
+            tf.summary.histogram("activations/cell", values["cell"])
+        tf.summary.scalar("activations/saturation", values["saturation"])
+
+
+class ScaleMonitor(_Monitor):
+    """The scales of the input and recurrent terms over time.
+
+    Logs `scale/Wx` and `scale/Uh` (the norms of `W x_t` and `U h_(t-1)` over
+    all gates, per example, averaged over the probe batch and over time),
+    `scale/ratio_Wx_over_Uh`, and the image `scale/profile` of both against
+    t: section 3.1.2 of Wu et al. (2016), where MI lets `W x` rescale `U h`.
+    For the mLSTM `U` acts on `m_t`.
+
+    Cost: one forward pass of the layer over the probe batch per record.
+    """
+
+    tag = "scale"
+
+    def measure(self):
+        wx, uh = self.probe().projections()
+        wx_norm = np.linalg.norm(_to_numpy(wx), axis=-1).mean(axis=1)
+        uh_norm = np.linalg.norm(_to_numpy(uh), axis=-1).mean(axis=1)
+        return wx_norm, uh_norm
+
+    def write(self, values):
+        wx_norm, uh_norm = values
+        # U h_(t-1) is zero at t = 0 (zero initial state): averaged from t = 1.
+        later = slice(1, None) if len(uh_norm) > 1 else slice(None)
+        tf.summary.scalar("scale/Wx", float(wx_norm.mean()))
+        tf.summary.scalar("scale/Uh", float(uh_norm[later].mean()))
+        tf.summary.scalar(
+            "scale/ratio_Wx_over_Uh",
+            float(wx_norm[later].mean() / max(uh_norm[later].mean(), 1e-12)),
+        )
+        tf.summary.image(
+            "scale/profile",
+            _profile_image({"||Wx_t||": wx_norm, "||Uh_(t-1)||": uh_norm}, "input vs recurrent scale", "norm"),
+        )

@@ -1,0 +1,234 @@
+"""The TensorBoard monitors: numbers, event files, a live TensorBoard."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import keras
+import numpy as np
+import pytest
+
+from keras_mi import MILSTM, MIRNN
+from keras_mi.callbacks import ActivationMonitor, GradientNormMonitor, ScaleMonitor
+from tests import reference
+from tests.layers import helpers
+
+T, B, D, H = 6, 3, 2, 4
+
+
+def _model(layer, out=2):
+    model = keras.Sequential([keras.Input((T, D)), layer, keras.layers.Dense(out)])
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def _data(rng, out=2):
+    return (
+        rng.normal(size=(B, T, D)).astype("float32"),
+        rng.normal(size=(B, out)).astype("float32"),
+    )
+
+
+def _numpy_loss(x, y, values, dense, perturbation):
+    """MI-RNN (tanh) + Dense + per-example MSE summed, with h_t += eps_t."""
+    h = np.zeros((x.shape[0], H))
+    for t in range(T):
+        h = np.tanh(
+            reference.mi(
+                x[:, t] @ values["kernel"], h @ values["recurrent_kernel"],
+                values["alpha"], values["beta1"], values["beta2"], values["bias"],
+            )
+        ) + perturbation[t]
+    prediction = h @ dense["kernel"] + dense["bias"]
+    return np.sum(np.mean((prediction - y) ** 2, axis=-1))
+
+
+def test_gradient_norms_equal_central_differences(rng):
+    """Independent check: float64 NumPy forward, central differences in h_t."""
+    layer = MIRNN(H)
+    model = _model(layer)
+    helpers.randomize(model, rng)
+    x, y = _data(rng)
+    monitor = GradientNormMonitor("unused", (x, y))
+    monitor.set_model(model)
+    norms = monitor.gradient_norms()
+    values = {w.name: helpers.to_numpy(w).astype(np.float64) for w in layer.weights}
+    dense = {w.name: helpers.to_numpy(w).astype(np.float64) for w in model.layers[-1].weights}
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    eps = 1e-6  # float64 forward: truncation error O(eps^2), rounding O(1e-16/eps)
+    expected = np.zeros(T)
+    for t in range(T):
+        grads = np.zeros((B, H))
+        for b in range(B):
+            for j in range(H):
+                plus = np.zeros((T, B, H))
+                plus[t, b, j] = eps
+                grads[b, j] = (
+                    _numpy_loss(x64, y64, values, dense, plus)
+                    - _numpy_loss(x64, y64, values, dense, -plus)
+                ) / (2 * eps)
+        expected[t] = np.linalg.norm(grads, axis=-1).mean()
+    # The monitor runs the model in float32: 1e-4 relative covers float32
+    # rounding through 6 steps; the FD error is ~1e-9.
+    np.testing.assert_allclose(norms, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_linear_rnn_matches_eq6_product_of_jacobians(rng):
+    """Linear simple MI-RNN: dC/dh_t = prod_k (U diag(W x_k)) dC/dh_T (Eq. 6)."""
+    layer = MIRNN(H, integration="simple", activation=None, use_bias=False)
+    model = _model(layer, out=1)
+    helpers.randomize(model, rng)
+    x, y = _data(rng, out=1)
+    monitor = GradientNormMonitor("unused", (x, y))
+    monitor.set_model(model)
+    norms = monitor.gradient_norms()
+    p = {"W": helpers.to_numpy(layer.cell.kernel).astype(np.float64),
+         "U": helpers.to_numpy(layer.cell.recurrent_kernel).astype(np.float64)}
+    v = helpers.to_numpy(model.layers[-1].kernel).astype(np.float64)[:, 0]
+    c = helpers.to_numpy(model.layers[-1].bias).astype(np.float64)
+    h = np.zeros((B, H))
+    for t in range(T):
+        h = (x[:, t] @ p["W"]) * (h @ p["U"])
+    # h stays 0 from a zero state in Eq. 2 without bias; start from dC/dh_T.
+    grad = (2 * ((h @ v + c) - y[:, 0]))[:, None] * v[None, :]
+    expected = [np.linalg.norm(grad, axis=-1).mean()]
+    for t in range(T - 1, 0, -1):
+        jacobian = reference.linear_mi_rnn_jacobian(x[:, t].astype(np.float64), p)
+        grad = np.einsum("bij,bj->bi", jacobian, grad)
+        expected.append(np.linalg.norm(grad, axis=-1).mean())
+    expected = np.array(expected[::-1])
+    np.testing.assert_allclose(np.log(norms), np.log(expected), atol=1e-4)
+    assert expected[0] < expected[-1] * 10  # a real product, not a constant
+
+
+def test_keras_lstm_and_additive_milstm_give_the_same_norms(rng):
+    x, y = _data(rng)
+    keras_model = _model(keras.layers.LSTM(H))
+    mi_model = _model(MILSTM(H, integration="additive"))
+    helpers.randomize(keras_model, rng)
+    mi_model.set_weights(keras_model.get_weights())
+    norms = []
+    for model in (keras_model, mi_model):
+        monitor = GradientNormMonitor("unused", (x, y))
+        monitor.set_model(model)
+        norms.append(monitor.gradient_norms())
+    np.testing.assert_allclose(norms[0], norms[1], rtol=1e-5)
+    assert norms[0][0] != norms[0][-1]
+
+
+def _fit_with_monitors(model, log_dir, x, y):
+    callbacks = [
+        keras.callbacks.TensorBoard(log_dir),
+        GradientNormMonitor(log_dir, (x, y), timesteps=[0, T - 1]),
+        ActivationMonitor(log_dir, (x,), threshold=0.5),
+        ScaleMonitor(log_dir, (x,)),
+    ]
+    model.fit(x, y, epochs=2, batch_size=B, verbose=0, callbacks=callbacks)
+    return callbacks
+
+
+def test_event_files_hold_the_tags_and_values(rng, tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    model = _model(MILSTM(H))
+    x, y = _data(rng)
+    log_dir = str(tmp_path / "logs")
+    callbacks = _fit_with_monitors(model, log_dir, x, y)
+    assert os.listdir(os.path.join(log_dir, "train"))  # Keras' own logs too
+    events = event_accumulator.EventAccumulator(
+        os.path.join(log_dir, "monitors"), size_guidance={"tensors": 0}
+    )
+    events.Reload()
+    tags = set(events.Tags()["tensors"])
+    assert {
+        "gradient_norm/log_dC_dh_t=000",
+        f"gradient_norm/log_dC_dh_t={T - 1:03d}",
+        "gradient_norm/log_profile",
+        "gradient_norm/profile",
+        "activations/hidden",
+        "activations/cell",
+        "activations/saturation",
+        "scale/Wx",
+        "scale/Uh",
+        "scale/ratio_Wx_over_Uh",
+        "scale/profile",
+    } <= tags
+
+    def last(tag):
+        event = events.Tensors(tag)[-1]
+        return event.step, float(np.asarray(
+            __import__("tensorflow").make_ndarray(event.tensor_proto)))
+
+    step, logged = last("gradient_norm/log_dC_dh_t=000")
+    assert step == 1 and len(events.Tensors("gradient_norm/log_dC_dh_t=000")) == 2
+    np.testing.assert_allclose(logged, np.log(callbacks[1].gradient_norms()[0]), rtol=1e-5)
+    _, saturation = last("activations/saturation")
+    hidden = callbacks[2].measure()["hidden"]
+    assert saturation == pytest.approx(np.mean(np.abs(hidden) > 0.5), abs=1e-6)
+    _, ratio = last("scale/ratio_Wx_over_Uh")
+    wx, uh = callbacks[3].measure()
+    assert ratio == pytest.approx(wx[1:].mean() / uh[1:].mean(), rel=1e-5)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_real_tensorboard_server_lists_the_tags(rng, tmp_path):
+    model = _model(keras.layers.GRU(H))
+    x, y = _data(rng)
+    log_dir = str(tmp_path / "logs")
+    _fit_with_monitors(model, log_dir, x, y)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", log_dir,
+         "--port", str(port), "--host", "127.0.0.1", "--load_fast", "false"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline, tags = time.time() + 120, {}
+        while time.time() < deadline:
+            try:
+                url = f"http://127.0.0.1:{port}/data/plugin/scalars/tags"
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    tags = json.load(response)
+                if "monitors" in tags and tags["monitors"]:
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        assert "gradient_norm/log_dC_dh_t=000" in tags["monitors"]
+        assert "activations/saturation" in tags["monitors"]
+        assert "train" in tags  # keras.callbacks.TensorBoard's run
+        url = f"http://127.0.0.1:{port}/data/plugin/images/tags"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert "scale/profile" in json.load(response)["monitors"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_errors(rng, tmp_path):
+    x, y = _data(rng)
+    dense_only = keras.Sequential([keras.Input((T, D)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    dense_only.compile(optimizer="adam", loss="mse")
+    with pytest.raises(ValueError, match="no recurrent layer"):
+        dense_only.fit(x, y, verbose=0, callbacks=[ScaleMonitor(str(tmp_path), (x,))])
+    model = _model(MIRNN(H))
+    with pytest.raises(ValueError, match="no layer 'lstm'"):
+        model.fit(x, y, verbose=0, callbacks=[ScaleMonitor(str(tmp_path), (x,), layer_name="lstm")])
+    with pytest.raises(ValueError, match="not a recurrent layer"):
+        model.fit(x, y, verbose=0, callbacks=[
+            ScaleMonitor(str(tmp_path), (x,), layer_name=model.layers[-1].name)])
+    with pytest.raises(ValueError, match="probe data does not fit"):
+        model.fit(x, y, verbose=0, callbacks=[ScaleMonitor(str(tmp_path), (x[:, :, :1],))])
+    with pytest.raises(ValueError, match="needs targets"):
+        GradientNormMonitor(str(tmp_path), (x,))
+    with pytest.raises(ValueError, match="loss_over"):
+        GradientNormMonitor(str(tmp_path), (x, y), loss_over="middle")
