@@ -50,6 +50,10 @@ KERAS_VARIANTS = (
     "keras.RNN(SimpleRNNCell)",
     "MIRNN",
     "keras.RNN(MIRNNCell)",
+    "MILSTM[hoisted]",
+    "MILSTM[cell loop]",
+    "MIGRU[hoisted]",
+    "MIGRU[cell loop]",
 )
 TORCH_VARIANTS = ("torch.nn.LSTM", "torchscript MI-LSTM")
 
@@ -63,6 +67,8 @@ RATIOS = (
     ("MIRNN", "keras.RNN(MIRNNCell)"),
     ("MILSTM", "torch.nn.LSTM"),
     ("MILSTM", "torchscript MI-LSTM"),
+    ("MILSTM[hoisted]", "MILSTM[cell loop]"),
+    ("MIGRU[hoisted]", "MIGRU[cell loop]"),
 )
 
 
@@ -98,7 +104,21 @@ def keras_layer(name, units):
             keras_mi.MIRNNCell(units)
         ),
     }
+    # The two loops of the keras_mi sequence layers, forced (the plain names
+    # use the backend's default, see keras_mi.backend.loops).
+    for base in ("MILSTM", "MIGRU", "MIRNN"):
+        for suffix, hoist in (("[hoisted]", True), ("[cell loop]", False)):
+            layers[base + suffix] = _forced_loop(layers[base], hoist)
     return layers[name]()
+
+
+def _forced_loop(make, hoist):
+    def build():
+        layer = make()
+        layer.hoist_inputs = hoist
+        return layer
+
+    return build
 
 
 class KerasRunner:
@@ -236,20 +256,40 @@ def measure_times(variants, shape, warmup, rounds, calls, seed):
     }
 
 
+def _proc_status_kib(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
 def peak_memory_child(name, shape):
-    """Run in a subprocess: the peak memory growth of one train step."""
+    """Run in a subprocess: the peak memory added by a (warm) train step.
+
+    The parent fixes glibc's mmap threshold (see `measure_memory`). After one
+    warm-up train step (tracing, compilation, optimizer slots), the
+    process' peak resident set is reset (`/proc/self/clear_refs`, value 5);
+    the growth of the peak over the resident set at that moment, across two
+    more train steps, is the memory the step itself needs (activations kept
+    for the backward pass, gradients). On a GPU the device's peak allocation
+    over one step is used instead.
+    """
     runner = make_runner(name, shape)
-    runner.infer()  # builds everything that is not specific to training
+    runner.infer()
+    runner.train()
     device = _device_memory_probe()
     if device is not None:
         reset, read = device
         reset()
         runner.train()
         return {"kind": "device_peak_bytes", "bytes": read()}
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+    before = _proc_status_kib("VmRSS")
     runner.train()
     runner.train()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = _proc_status_kib("VmHWM")
     return {"kind": "host_peak_rss_growth_bytes", "bytes": 1024 * (after - before)}
 
 
@@ -280,7 +320,14 @@ def measure_memory(name, shape):
         "--shape",
         ",".join(map(str, shape)),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    # With a fixed mmap threshold, glibc serves every large block by mmap and
+    # returns it on free, so the peak resident set follows the peak of live
+    # tensors instead of the allocator's cached arenas.
+    # (An outer MALLOC_MMAP_THRESHOLD_ wins.)
+    env = {"MALLOC_MMAP_THRESHOLD_": "65536", **os.environ}
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=True, env=env
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -290,17 +337,23 @@ def ratios(results):
         for kind in ("train", "infer"):
             for mi, reference in RATIOS:
                 times = shape_result["times"]
-                if mi not in times or reference not in times:
+                memory = shape_result.get("memory", {})
+                if not (
+                    (mi in times and reference in times)
+                    or (mi in memory and reference in memory)
+                ):
                     continue
                 row = {
                     "shape": shape_result["shape"],
                     "kind": kind,
                     "mi": mi,
                     "reference": reference,
-                    "ratio": times[mi][kind]["median_ms"]
-                    / times[reference][kind]["median_ms"],
                 }
-                memory = shape_result.get("memory", {})
+                if mi in times and reference in times:
+                    row["ratio"] = (
+                        times[mi][kind]["median_ms"]
+                        / times[reference][kind]["median_ms"]
+                    )
                 if kind == "train" and mi in memory and reference in memory:
                     denominator = max(memory[reference]["bytes"], 1)
                     row["memory_ratio"] = memory[mi]["bytes"] / denominator
@@ -343,6 +396,8 @@ def parse_args(argv=None):
                         help="Calls per timing sample.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="measure peak memory only (no timings)")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -367,15 +422,14 @@ def main(argv=None):
     results = []
     for shape in shapes:
         print(f"shape B,T,D,H = {shape}", flush=True)
-        entry = {
-            "shape": list(shape),
-            "times": measure_times(
+        entry = {"shape": list(shape), "times": {}}
+        if not args.memory_only:
+            entry["times"] = measure_times(
                 variants, shape, args.warmup, args.rounds, args.calls, args.seed
-            ),
-        }
+            )
         if not args.no_memory:
             entry["memory"] = {name: measure_memory(name, shape) for name in variants}
-        for name, timing in entry["times"].items():
+        for name, timing in entry["times"].items():  # empty if memory only
             print(
                 f"  {name:26s} train {timing['train']['median_ms']:9.1f} ms"
                 f"  infer {timing['infer']['median_ms']:9.1f} ms",
@@ -397,9 +451,10 @@ def main(argv=None):
     for row in report["ratios"]:
         memory = row.get("memory_ratio")
         memory_text = "" if memory is None else f"  memory {memory:.2f}x"
+        time_text = f"{row['ratio']:.2f}x" if "ratio" in row else "-"
         print(
             f"{row['shape']} {row['kind']:5s} {row['mi']:>8s} / "
-            f"{row['reference']:26s} {row['ratio']:.2f}x{memory_text}"
+            f"{row['reference']:26s} {time_text}{memory_text}"
         )
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

@@ -1,12 +1,15 @@
-"""Fig. 1 of Wu et al. (2016) at small scale: gradient norms through time,
-saturation and input/recurrent scale of a tanh RNN and an MI-RNN, logged to
-TensorBoard while both train with `model.fit` on the embedded corpus.
+"""Fig. 1(a) of Wu et al. (2016) at small scale: the gradient norms
+`log ||dC/dh_t||` at t = 0, 5, 10 of a linear RNN and a linear MI-RNN (C: the
+loss of the prediction at the last step of 50), with saturation and
+input/recurrent scale, logged to TensorBoard while both train with
+`model.fit` on the embedded corpus.
 
     python examples/gradient_norms.py [--steps 200] [--log-dir runs/fig1]
     tensorboard --logdir runs/fig1
 
 Writes `FIGURE` (default docs/images/gradient_norms.png): the logged
-`log ||dC/dh_t||` profiles read back from the event files, and
+`log ||dC/dh_t||` at t = 0, 5, 10 over training, read back from the event
+files, and
 `docs/images/tensorboard_scale_profile.png`, the `scale/profile` image exactly
 as TensorBoard stores and shows it.
 """
@@ -22,10 +25,17 @@ from keras_mi.callbacks import ActivationMonitor, GradientNormMonitor, ScaleMoni
 from keras_mi.data import VOCABULARY_SIZE, byte_windows, embedded_corpus_files
 from keras_mi.metrics import BitsPerCharacter
 
+# The paper's lin-RNN and lin-MI-RNN: the identity as nonlinearity, so that
+# only the gated products U^T diag(W x_k) of Eq. 6 differ.
 LAYERS = {
-    "rnn": lambda units: keras.layers.SimpleRNN(units, return_sequences=True, name="recurrent"),
-    "mirnn": lambda units: MIRNN(units, return_sequences=True, name="recurrent"),
+    "lin-RNN": lambda units: keras.layers.SimpleRNN(
+        units, activation=None, return_sequences=True, name="recurrent"
+    ),
+    "lin-MI-RNN": lambda units: MIRNN(
+        units, activation=None, return_sequences=True, name="recurrent"
+    ),
 }
+PLOTTED_STEPS = (0, 5, 10)
 
 
 def train(kind, args, probe, log_dir):
@@ -47,12 +57,10 @@ def train(kind, args, probe, log_dir):
         embedded_corpus_files("train"), args.sequence_length, 32,
         shuffle_buffer=500, seed=0, repeat=True,
     )
-    every = max(args.steps // 4, 1)
+    every = max(args.steps // 10, 1)
     callbacks = [
         keras.callbacks.TensorBoard(log_dir),
-        GradientNormMonitor(
-            log_dir, probe, every_n_batches=every, timesteps=range(args.sequence_length)
-        ),
+        GradientNormMonitor(log_dir, probe, every_n_batches=every, timesteps=PLOTTED_STEPS),
         ActivationMonitor(log_dir, (probe[0],), every_n_batches=every),
         ScaleMonitor(log_dir, (probe[0],), every_n_batches=every),
     ]
@@ -61,8 +69,8 @@ def train(kind, args, probe, log_dir):
 
 
 def read_profiles(log_dir):
-    """The last logged log-norm of each timestep and the last `scale/profile`
-    image (PNG bytes), read back from the event files."""
+    """The logged log-norms `{t: (steps, values)}` and the last
+    `scale/profile` image (PNG bytes), read back from the event files."""
     import tensorflow as tf
     from tensorboard.backend.event_processing import event_accumulator
 
@@ -70,11 +78,16 @@ def read_profiles(log_dir):
         os.path.join(log_dir, "monitors"), size_guidance={"tensors": 0}
     )
     events.Reload()
-    tags = sorted(t for t in events.Tags()["tensors"] if t.startswith("gradient_norm/log_dC_dh_t="))
-    logs = [float(tf.make_ndarray(events.Tensors(tag)[-1].tensor_proto)) for tag in tags]
+    curves = {}
+    for t in PLOTTED_STEPS:
+        records = events.Tensors(f"gradient_norm/log_dC_dh_t={t:03d}")
+        curves[t] = (
+            [r.step for r in records],
+            [float(tf.make_ndarray(r.tensor_proto)) for r in records],
+        )
     image = events.Tensors("scale/profile")[-1]
     png = tf.make_ndarray(image.tensor_proto)[2]  # [width, height, png bytes]
-    return np.array(logs), png
+    return curves, png
 
 
 def main(argv=None):
@@ -91,8 +104,10 @@ def main(argv=None):
     for kind in LAYERS:
         log_dir = os.path.join(args.log_dir, kind)
         norms[kind] = train(kind, args, probe, log_dir)
-        print(f"{kind}: log ||dC/dh_t|| at t=0: {np.log(norms[kind][0]):.2f}, "
-              f"at t=T-1: {np.log(norms[kind][-1]):.2f}")
+        print(
+            f"{kind}: log ||dC/dh_t|| after training at t=0, 5, 10, T-1: "
+            + ", ".join(f"{np.log(norms[kind][t]):.2f}" for t in (*PLOTTED_STEPS, -1))
+        )
     if args.figure:
         import matplotlib
 
@@ -101,18 +116,19 @@ def main(argv=None):
 
         os.makedirs(os.path.dirname(args.figure) or ".", exist_ok=True)
         figure, axis = plt.subplots(figsize=(6, 3.5))
-        for kind in LAYERS:
-            logs, _ = read_profiles(os.path.join(args.log_dir, kind))
-            axis.plot(np.arange(len(logs)), logs, label=kind)
-        axis.set_xlabel("timestep t")
+        for kind, style in zip(LAYERS, ("-", "--")):
+            curves, _ = read_profiles(os.path.join(args.log_dir, kind))
+            for t, (steps, values) in curves.items():
+                axis.plot(steps, values, style, marker=".", label=f"{kind}, t={t}")
+        axis.set_xlabel("training step")
         axis.set_ylabel("log ||dC/dh_t||")
-        axis.set_title(f"after {args.steps} training steps (loss at the final step)")
+        axis.set_title(f"loss at the last of {args.sequence_length} steps")
         axis.legend()
         axis.grid(alpha=0.3)
         figure.tight_layout()
         figure.savefig(args.figure, dpi=100)
         plt.close(figure)
-        _, png = read_profiles(os.path.join(args.log_dir, "mirnn"))
+        _, png = read_profiles(os.path.join(args.log_dir, "lin-MI-RNN"))
         with open(os.path.join(os.path.dirname(args.figure), "tensorboard_scale_profile.png"), "wb") as handle:
             handle.write(png)
     return norms

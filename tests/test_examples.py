@@ -28,9 +28,10 @@ def test_quickstart_trains_below_uniform_bpc():
 def test_gradient_norm_example_logs_and_draws(tmp_path):
     figure = tmp_path / "gradient_norms.png"
     norms = load("gradient_norms").main(
-        ["--steps", "4", "--units", "8", "--sequence-length", "10",
+        ["--steps", "4", "--units", "8", "--sequence-length", "12",
          "--log-dir", str(tmp_path / "logs"), "--figure", str(figure)]
     )
-    assert set(norms) == {"rnn", "mirnn"} and all(len(v) == 10 for v in norms.values())
+    assert set(norms) == {"lin-RNN", "lin-MI-RNN"}
+    assert all(len(v) == 12 for v in norms.values())
     assert figure.read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "tensorboard_scale_profile.png").read_bytes()[:4] == b"\x89PNG"

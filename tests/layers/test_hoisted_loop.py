@@ -104,3 +104,29 @@ def test_dropout_masks_are_the_same_in_both_loops(rng):
     np.testing.assert_allclose(results[0], results[1], atol=ATOL, rtol=RTOL)
     inference = helpers.to_numpy(layer(x, training=False))
     assert not np.allclose(results[1], inference)
+
+
+@pytest.mark.parametrize("name", ["MILSTM", "MIGRU", "MLSTM"])
+def test_stateful_and_unrolled_equal_cell_loop(name, rng):
+    """State carried across batches, and the unrolled loop, in both loops."""
+    batches = [
+        rng.normal(size=(BATCH, TIMESTEPS, FEATURES)).astype("float32")
+        for _ in range(2)
+    ]
+    for kwargs in ({"stateful": True}, {"unroll": True}):
+        hoisted, cell_loop = _pair(name, rng, **kwargs)
+        for x in batches:
+            got = keras.tree.flatten(hoisted(x))
+            want = keras.tree.flatten(cell_loop(x))
+            for g, w in zip(got, want):
+                np.testing.assert_allclose(
+                    helpers.to_numpy(g), helpers.to_numpy(w), atol=ATOL, rtol=RTOL
+                )
+        if kwargs.get("stateful"):
+            # The second batch started from the first batch's final state.
+            fresh = LAYERS[name](return_sequences=True, return_state=True)
+            fresh.build(batches[1].shape)
+            fresh.set_weights(hoisted.get_weights())
+            assert not np.allclose(
+                helpers.to_numpy(fresh(batches[1])[0]), helpers.to_numpy(got[0])
+            )
