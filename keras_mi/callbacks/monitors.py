@@ -183,7 +183,7 @@ class GradientNormMonitor(_Monitor):
         dtype = keras.backend.standardize_dtype(probe.sequences.dtype)
 
         def loss(perturbations):
-            hidden, _ = probe.run(perturbations)
+            hidden = probe.run(perturbations)[0]
             predictions = probe.tail(probe.layer_output(hidden), training=False)
             if isinstance(predictions, (list, tuple)):
                 predictions = predictions[0]
@@ -230,22 +230,11 @@ class ActivationMonitor(_Monitor):
         self.threshold = validation.check_positive_float("threshold", threshold)
 
     def measure(self):
-        probe = self.probe()
-        cell_states = []
-        batch = probe.sequences.shape[0]
-        states = probe.cell.get_initial_state(batch_size=batch)
-        states = list(states) if isinstance(states, (list, tuple)) else [states]
-        hidden = []
-        for t in range(probe.timesteps):
-            _, states = probe.cell(probe.sequences[:, t], states, training=False)
-            states = list(states) if isinstance(states, (list, tuple)) else [states]
-            hidden.append(_to_numpy(states[0]))
-            if len(states) > 1:
-                cell_states.append(_to_numpy(states[1]))
-        hidden = np.stack(hidden)
+        states = [_to_numpy(state) for state in self.probe().run()]
+        hidden = states[0]
         return {
             "hidden": hidden,
-            "cell": np.stack(cell_states) if cell_states else None,
+            "cell": states[1] if len(states) > 1 else None,
             "saturation": float(np.mean(np.abs(hidden) > self.threshold)),
         }
 

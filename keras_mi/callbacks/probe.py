@@ -87,25 +87,28 @@ class Probe:
         self.units = _hidden_size(self.cell)
 
     def run(self, perturbations=None):
-        """The forward pass; returns (hidden states (T, B, H), outputs).
+        """The forward pass: every state of every step.
 
-        `perturbations` (T, B, H), if given, is added to `h_t` after step t,
-        so that the gradient of a loss with respect to it is `dC/dh_t`
-        through every later path.
+        Returns a list with one `(T, B, size)` tensor per state of the cell,
+        the hidden state `h_t` first (the cell state `c_t` second for the
+        LSTM family). `perturbations` (T, B, H), if given, is added to `h_t`
+        after step t, so that the gradient of a loss with respect to it is
+        `dC/dh_t` through every later path.
         """
         batch = self.sequences.shape[0]
         states = self.cell.get_initial_state(batch_size=batch)
         states = list(states) if isinstance(states, (list, tuple)) else [states]
-        hidden = []
+        steps = []
         for t in range(self.timesteps):
-            output, states = self.cell(self.sequences[:, t], states, training=False)
+            _, states = self.cell(self.sequences[:, t], states, training=False)
             states = list(states) if isinstance(states, (list, tuple)) else [states]
             if perturbations is not None:
                 states[0] = states[0] + perturbations[t]
-                output = states[0]
-            hidden.append(output)
-        stacked = ops.stack(hidden, axis=0)  # (T, B, H)
-        return stacked, states
+            steps.append(states)
+        return [
+            ops.stack([step[i] for step in steps], axis=0)
+            for i in range(len(steps[0]))
+        ]
 
     def layer_output(self, hidden):
         """What the recurrent layer returns, from the stacked states."""
@@ -125,7 +128,7 @@ class Probe:
 
     def projections(self):
         """`(W x_t, U h_(t-1))` of every step, each (T, B, G*units)."""
-        hidden, _ = self.run()
+        hidden = self.run()[0]
         batch = self.sequences.shape[0]
         h0 = ops.zeros((1, batch, self.units), dtype=hidden.dtype)
         h_prev = ops.concatenate([h0, hidden[:-1]], axis=0)
