@@ -1,21 +1,24 @@
 """Markdown tables from the JSON files of benchmarks/rnn_speed.py.
 
-    python benchmarks/report.py docs/benchmarks/cpu_*.json > table.md
-
-Timing files and memory-only files of the same backend are merged.
+Timing files and memory-only files of the same backend are merged. Ratios
+are MI layer / reference: below 1 the MI layer is faster or smaller.
 """
 
+import argparse
 import json
+import os
 import sys
 from collections import defaultdict
 
-from rnn_speed import RATIOS as PAIRS  # the same pairs as the measurements
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from rnn_speed import RATIOS as PAIRS  # noqa: E402  (the pairs measured)
 
-# Host RSS growth does not follow XLA's CPU buffer allocation: repeated
-# measurements of the same JAX variant differed by 5x (17 vs 87 MiB), so the table
-# leaves JAX's memory column out (the JSON keeps the raw numbers).
-UNMEASURED_MEMORY = {"jax"}
+MEMORY_KINDS = {
+    "host_peak_rss_growth_bytes": "host RSS",
+    "device_peak_bytes": "device peak",
+    "xla_temp_bytes": "XLA temp",
+}
 
 
 def load(paths):
@@ -33,9 +36,13 @@ def load(paths):
     return merged, machines
 
 
+def _ratio(a, b, unit):
+    return f"{a / max(b, 1e-12):.2f}x ({a:.0f} / {b:.0f} {unit})"
+
+
 def table(merged):
     lines = [
-        "| backend | B, T, D, H | MI layer | reference | train time | inference time | train-step peak memory |",
+        "| backend | B, T, D, H | MI layer | reference | train step | inference | train-step memory |",
         "|---|---|---|---|---|---|---|",
     ]
     for backend, shapes in merged.items():
@@ -45,16 +52,24 @@ def table(merged):
                 cells = []
                 for kind in ("train", "infer"):
                     if mi in times and reference in times:
-                        a = times[mi][kind]["median_ms"]
-                        b = times[reference][kind]["median_ms"]
-                        cells.append(f"{a / b:.2f}x ({a:.0f} / {b:.0f} ms)")
+                        cells.append(
+                            _ratio(
+                                times[mi][kind]["median_ms"],
+                                times[reference][kind]["median_ms"],
+                                "ms",
+                            )
+                        )
                     else:
                         cells.append("")
-                if backend in UNMEASURED_MEMORY:
-                    cells.append("not measurable this way" if mi in memory else "")
-                elif mi in memory and reference in memory:
-                    a, b = memory[mi]["bytes"], memory[reference]["bytes"]
-                    cells.append(f"{a / max(b, 1):.2f}x ({a / 2**20:.0f} / {b / 2**20:.0f} MiB)")
+                if mi in memory and reference in memory:
+                    a, b = memory[mi], memory[reference]
+                    label = MEMORY_KINDS.get(a["kind"], a["kind"])
+                    if a["kind"] == b["kind"]:
+                        cells.append(
+                            _ratio(a["bytes"] / 2**20, b["bytes"] / 2**20, f"MiB {label}")
+                        )
+                    else:
+                        cells.append("")
                 else:
                     cells.append("")
                 if not any(cells):
@@ -67,8 +82,13 @@ def table(merged):
     return "\n".join(lines)
 
 
-def main(paths):
-    merged, machines = load(paths)
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "files", nargs="+", help="JSON files written by benchmarks/rnn_speed.py"
+    )
+    args = parser.parse_args(argv)
+    merged, machines = load(args.files)
     print(table(merged))
     print()
     for backend, machine in machines.items():
@@ -79,4 +99,4 @@ def main(paths):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -3,10 +3,11 @@
 Measures, on the current Keras backend (set `KERAS_BACKEND`), for each shape
 of the grid:
 
-- `keras.layers.LSTM`, `keras.layers.RNN(LSTMCell)`, `MILSTM`,
-  `keras.layers.RNN(MILSTMCell)`, and the GRU and simple-RNN counterparts;
-- on the torch backend also `torch.nn.LSTM` and a TorchScript MI-LSTM loop
-  written directly from Eq. 4 of Wu et al. (2016), as a PyTorch user would.
+- Keras' `LSTM`, `GRU` and `SimpleRNN`; keras_mi's `MILSTM`, `MIGRU`,
+  `MIRNN` and `MLSTM` as they run by default (the fused recurrence), and the
+  same layers forced onto their step loop (`[step loop]`, `use_fused=False`);
+- on the torch backend also PyTorch's native `torch.nn.LSTM`, `torch.nn.GRU`
+  and `torch.nn.RNN`, trained with `torch.optim.Adam` in a plain loop.
 
 A train step is forward + backward + optimizer update (`train_on_batch` with
 Adam and a mean squared error on the last output); inference is
@@ -15,7 +16,10 @@ order in every round) so that machine noise hits all of them alike; each
 timing is the median over rounds, with the interquartile range as spread.
 Peak memory is measured in a fresh subprocess per variant: the growth of the
 process' peak resident memory (CPU) or the peak allocated device memory (GPU)
-over a train step, relative to the state after building the model.
+over a train step, relative to the state after building the model; on JAX,
+XLA's own figure for the compiled train step (`memory_analysis()`: the
+temporary buffers it allocates, activations kept for the backward pass
+included).
 
 Usage:
 
@@ -39,36 +43,31 @@ SHAPES = ((32, 100, 64, 256), (64, 200, 128, 512))  # (B, T, D, H)
 
 KERAS_VARIANTS = (
     "keras.LSTM",
-    "keras.RNN(LSTMCell)",
     "MILSTM",
-    "keras.RNN(MILSTMCell)",
+    "MILSTM[step loop]",
     "keras.GRU",
-    "keras.RNN(GRUCell)",
     "MIGRU",
-    "keras.RNN(MIGRUCell)",
+    "MIGRU[step loop]",
     "keras.SimpleRNN",
-    "keras.RNN(SimpleRNNCell)",
     "MIRNN",
-    "keras.RNN(MIRNNCell)",
-    "MILSTM[hoisted]",
-    "MILSTM[cell loop]",
-    "MIGRU[hoisted]",
-    "MIGRU[cell loop]",
+    "MIRNN[step loop]",
+    "MLSTM",
+    "MLSTM[step loop]",
 )
-TORCH_VARIANTS = ("torch.nn.LSTM", "torchscript MI-LSTM")
+TORCH_VARIANTS = ("torch.nn.LSTM", "torch.nn.GRU", "torch.nn.RNN")
 
 # The pairs whose ratio the report gives: (MI layer, reference).
 RATIOS = (
+    ("MILSTM", "torch.nn.LSTM"),
+    ("MIGRU", "torch.nn.GRU"),
+    ("MIRNN", "torch.nn.RNN"),
     ("MILSTM", "keras.LSTM"),
     ("MIGRU", "keras.GRU"),
     ("MIRNN", "keras.SimpleRNN"),
-    ("MILSTM", "keras.RNN(MILSTMCell)"),
-    ("MIGRU", "keras.RNN(MIGRUCell)"),
-    ("MIRNN", "keras.RNN(MIRNNCell)"),
-    ("MILSTM", "torch.nn.LSTM"),
-    ("MILSTM", "torchscript MI-LSTM"),
-    ("MILSTM[hoisted]", "MILSTM[cell loop]"),
-    ("MIGRU[hoisted]", "MIGRU[cell loop]"),
+    ("MILSTM", "MILSTM[step loop]"),
+    ("MIGRU", "MIGRU[step loop]"),
+    ("MIRNN", "MIRNN[step loop]"),
+    ("MLSTM", "MLSTM[step loop]"),
 )
 
 
@@ -77,48 +76,19 @@ def keras_layer(name, units):
 
     import keras_mi
 
-    # GRUs use reset_after=True on both sides: Keras' default.
+    # GRUs use reset_after=True on both sides: Keras' and PyTorch's form.
     layers = {
-        "keras.LSTM": lambda: keras.layers.LSTM(units),
-        "keras.RNN(LSTMCell)": lambda: keras.layers.RNN(
-            keras.layers.LSTMCell(units)
-        ),
-        "MILSTM": lambda: keras_mi.MILSTM(units),
-        "keras.RNN(MILSTMCell)": lambda: keras.layers.RNN(
-            keras_mi.MILSTMCell(units)
-        ),
-        "keras.GRU": lambda: keras.layers.GRU(units),
-        "keras.RNN(GRUCell)": lambda: keras.layers.RNN(
-            keras.layers.GRUCell(units)
-        ),
-        "MIGRU": lambda: keras_mi.MIGRU(units, reset_after=True),
-        "keras.RNN(MIGRUCell)": lambda: keras.layers.RNN(
-            keras_mi.MIGRUCell(units, reset_after=True)
-        ),
-        "keras.SimpleRNN": lambda: keras.layers.SimpleRNN(units),
-        "keras.RNN(SimpleRNNCell)": lambda: keras.layers.RNN(
-            keras.layers.SimpleRNNCell(units)
-        ),
-        "MIRNN": lambda: keras_mi.MIRNN(units),
-        "keras.RNN(MIRNNCell)": lambda: keras.layers.RNN(
-            keras_mi.MIRNNCell(units)
-        ),
+        "keras.LSTM": lambda **kw: keras.layers.LSTM(units),
+        "keras.GRU": lambda **kw: keras.layers.GRU(units),
+        "keras.SimpleRNN": lambda **kw: keras.layers.SimpleRNN(units),
+        "MILSTM": lambda **kw: keras_mi.MILSTM(units, **kw),
+        "MIGRU": lambda **kw: keras_mi.MIGRU(units, reset_after=True, **kw),
+        "MIRNN": lambda **kw: keras_mi.MIRNN(units, **kw),
+        "MLSTM": lambda **kw: keras_mi.MLSTM(units, **kw),
     }
-    # The two loops of the keras_mi sequence layers, forced (the plain names
-    # use the backend's default, see keras_mi.backend.loops).
-    for base in ("MILSTM", "MIGRU", "MIRNN"):
-        for suffix, hoist in (("[hoisted]", True), ("[cell loop]", False)):
-            layers[base + suffix] = _forced_loop(layers[base], hoist)
+    if name.endswith("[step loop]"):
+        return layers[name[: -len("[step loop]")]](use_fused=False)
     return layers[name]()
-
-
-def _forced_loop(make, hoist):
-    def build():
-        layer = make()
-        layer.hoist_inputs = hoist
-        return layer
-
-    return build
 
 
 class KerasRunner:
@@ -144,38 +114,9 @@ class KerasRunner:
         self.model.predict_on_batch(self.x)
 
 
-def torchscript_mi_lstm():
-    """An MI-LSTM written directly in PyTorch from Eq. 4, scripted."""
-    import torch
-
-    class MILSTMLoop(torch.nn.Module):
-        def __init__(self, features: int, units: int):
-            super().__init__()
-            self.w = torch.nn.Linear(features, 4 * units)
-            self.u = torch.nn.Linear(units, 4 * units, bias=False)
-            self.alpha = torch.nn.Parameter(torch.ones(4 * units))
-            self.beta1 = torch.nn.Parameter(torch.ones(4 * units))
-            self.beta2 = torch.nn.Parameter(torch.ones(4 * units))
-            self.units = units
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            batch = x.shape[0]
-            h = x.new_zeros(batch, self.units)
-            c = x.new_zeros(batch, self.units)
-            wx_all = self.w(x)  # (B, T, 4H); the bias is b of Eq. 4
-            for t in range(x.shape[1]):
-                wx = wx_all[:, t]
-                uh = self.u(h)
-                z = self.alpha * wx * uh + self.beta1 * uh + self.beta2 * wx
-                i, f, g, o = z.chunk(4, dim=1)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                h = torch.sigmoid(o) * torch.tanh(c)
-            return h
-
-    return MILSTMLoop
-
-
 class TorchRunner:
+    """A PyTorch-native recurrent layer, trained with Adam in a plain loop."""
+
     def __init__(self, name, shape):
         import torch
 
@@ -183,19 +124,16 @@ class TorchRunner:
         torch.manual_seed(0)
         self.x = torch.randn(batch, steps, features)
         self.y = torch.randn(batch, units)
-        if name == "torch.nn.LSTM":
-            lstm = torch.nn.LSTM(features, units, batch_first=True)
-
-            def forward(x):
-                return lstm(x)[0][:, -1]
-
-            self.module = lstm
-            self.forward = forward
-        else:
-            module = torch.jit.script(torchscript_mi_lstm()(features, units))
-            self.module = module
-            self.forward = module
+        module = {
+            "torch.nn.LSTM": torch.nn.LSTM,
+            "torch.nn.GRU": torch.nn.GRU,
+            "torch.nn.RNN": torch.nn.RNN,
+        }[name]
+        self.module = module(features, units, batch_first=True)
         self.optimizer = torch.optim.Adam(self.module.parameters())
+
+    def forward(self, x):
+        return self.module(x)[0][:, -1]
 
     def train(self):
         import torch
@@ -278,6 +216,8 @@ def peak_memory_child(name, shape):
     runner = make_runner(name, shape)
     runner.infer()
     runner.train()
+    if os.environ.get("KERAS_BACKEND") == "jax" and name not in TORCH_VARIANTS:
+        return {"kind": "xla_temp_bytes", "bytes": _xla_train_step_bytes(runner)}
     device = _device_memory_probe()
     if device is not None:
         reset, read = device
@@ -291,6 +231,24 @@ def peak_memory_child(name, shape):
     runner.train()
     after = _proc_status_kib("VmHWM")
     return {"kind": "host_peak_rss_growth_bytes", "bytes": 1024 * (after - before)}
+
+
+def _xla_train_step_bytes(runner):
+    """XLA's temporary buffers for one compiled train step (JAX)."""
+    import jax
+
+    model = runner.model
+    state = tuple(
+        [v.value for v in variables]
+        for variables in (
+            model.trainable_variables,
+            model.non_trainable_variables,
+            model.optimizer.variables,
+            model.metrics_variables,
+        )
+    )
+    compiled = jax.jit(model.train_step).lower(state, (runner.x, runner.y, None)).compile()
+    return int(compiled.memory_analysis().temp_size_in_bytes)
 
 
 def _device_memory_probe():
@@ -361,6 +319,17 @@ def ratios(results):
     return table
 
 
+def _torch_kernels():
+    """Whether keras_mi's C++ loops were in use (PyTorch backend)."""
+    import keras
+
+    if keras.backend.backend() != "torch":
+        return None
+    from keras_mi.backend import torch_kernels
+
+    return torch_kernels.load() is not None
+
+
 def machine():
     import keras
 
@@ -416,7 +385,7 @@ def main(argv=None):
 
     variants = list(KERAS_VARIANTS)
     if keras.backend.backend() == "torch":
-        variants += list(TORCH_VARIANTS)
+        variants = list(TORCH_VARIANTS) + variants
     if args.variants:
         variants = [v.strip() for v in args.variants.split(",")]
     results = []
@@ -444,6 +413,7 @@ def main(argv=None):
             "calls_per_sample": args.calls,
             "dtype": "float32",
             "compile": "Keras defaults (model.compile(optimizer='adam', loss='mse'))",
+            "torch_kernels": _torch_kernels(),
         },
         "results": results,
         "ratios": ratios(results),

@@ -11,7 +11,10 @@ settings `(alpha, beta1, beta2) = (1, 0, 0)` and `(0, 1, 1)`.
 
 Every cell and layer of this package computes its pre-activations with the
 functions of this module; nothing else re-types the formula. They are written
-with `keras.ops` only, so they run on every Keras backend.
+with `keras.ops` by default, so they run on every Keras backend; the fused
+recurrences of `keras_mi.backend` call them with the backend's own array
+module (`xp=torch`, `jax.numpy`, `tensorflow`), which provides `multiply`
+and `add`.
 
 Eq. 4 is computed in its *hoisted* form
 
@@ -38,7 +41,7 @@ def _is_constant(value, constant):
     return isinstance(value, Number) and value == constant
 
 
-def _scale_and_shift(scale, x, shift):
+def _scale_and_shift(scale, x, shift, xp=ops):
     """`scale * x + shift`, skipping products by 1 and terms equal to 0.
 
     `scale` and `shift` are tensors or Python numbers; `shift` may be `None`
@@ -50,38 +53,52 @@ def _scale_and_shift(scale, x, shift):
     elif _is_constant(scale, 1):
         result = x
     else:
-        result = ops.multiply(scale, x)
+        result = xp.multiply(scale, x)
     if shift is None or _is_constant(shift, 0):
         return 0.0 if result is None else result
     if result is None:
         return shift
-    return ops.add(result, shift)
+    return xp.add(result, shift)
 
 
-def mi_input_terms(wx, alpha, beta1, beta2, bias=None):
+def mi_input_terms(wx, alpha, beta1, beta2, bias=None, xp=ops):
     """The state-independent terms of Eq. 4: `(gate, offset)`.
 
     Args:
         wx: the input projection `W x`, shape `(..., d)`.
         alpha, beta1, beta2: tensors of shape `(d,)` or Python numbers.
         bias: tensor of shape `(d,)`, or `None` for no bias.
+        xp: the array module computing it (default: `keras.ops`).
 
     Returns:
         `gate = alpha * wx + beta1` and `offset = beta2 * wx + bias`, such
         that the pre-activation of Eq. 4 is `gate * Uz + offset`. A term that
         is a constant is returned as a Python number.
     """
-    gate = _scale_and_shift(alpha, wx, beta1)
-    offset = _scale_and_shift(beta2, wx, bias)
+    gate = mi_derivative_uz(wx, alpha, beta1, xp)
+    offset = _scale_and_shift(beta2, wx, bias, xp)
     return gate, offset
 
 
-def mi_combine(gate, offset, uz):
+def mi_combine(gate, offset, uz, xp=ops):
     """Completes Eq. 4 from its input terms: `gate * uz + offset`."""
-    return _scale_and_shift(gate, uz, offset)
+    return _scale_and_shift(gate, uz, offset, xp)
 
 
-def multiplicative_integration(wx, uz, alpha, beta1, beta2, bias=None):
+def mi_derivative_uz(wx, alpha, beta1, xp=ops):
+    """`dz/duz = alpha * wx + beta1`, the derivative of Eq. 4 with respect
+    to the recurrent term (it is the `gate` of `mi_input_terms`)."""
+    return _scale_and_shift(alpha, wx, beta1, xp)
+
+
+def mi_derivative_wx(uz, alpha, beta2, xp=ops):
+    """`dz/dwx = alpha * uz + beta2`, the derivative of Eq. 4 with respect
+    to the input term. (With respect to the coefficients, the derivatives
+    are `wx * uz`, `uz`, `wx` and 1.)"""
+    return _scale_and_shift(alpha, uz, beta2, xp)
+
+
+def multiplicative_integration(wx, uz, alpha, beta1, beta2, bias=None, xp=ops):
     """The MI pre-activation `alpha*wx*uz + beta1*uz + beta2*wx + bias`.
 
     This is Eq. 4 of Wu et al. (2016) before the nonlinearity.
@@ -92,6 +109,7 @@ def multiplicative_integration(wx, uz, alpha, beta1, beta2, bias=None):
         alpha, beta1, beta2: tensors of shape `(d,)` or Python numbers;
             `(1, 0, 0)` gives Eq. 2 and `(0, 1, 1)` the additive Eq. 1.
         bias: tensor of shape `(d,)`, or `None`.
+        xp: the array module computing it (default: `keras.ops`).
 
     Returns:
         A tensor of shape `(..., d)`.
@@ -105,7 +123,7 @@ def multiplicative_integration(wx, uz, alpha, beta1, beta2, bias=None):
     >>> np.asarray(out).tolist()
     [[3.0, 8.0]]
     """
-    return mi_combine(*mi_input_terms(wx, alpha, beta1, beta2, bias), uz)
+    return mi_combine(*mi_input_terms(wx, alpha, beta1, beta2, bias, xp), uz, xp)
 
 
 def slice_coefficient(coefficient, start, stop):

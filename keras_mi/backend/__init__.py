@@ -1,9 +1,58 @@
 """The only part of keras_mi that branches on the Keras backend.
 
 Everything else is written with `keras.ops`; what cannot be (automatic
-differentiation outside `model.fit`) lives here.
+differentiation outside `model.fit`, the fused recurrences with their
+hand-written backward passes) lives here.
 """
 
-from keras_mi.backend.autodiff import value_and_gradients
+import importlib
 
-__all__ = ["value_and_gradients"]
+import keras
+
+from keras_mi.backend.autodiff import value_and_gradients
+from keras_mi.backend.recurrence import ACTIVATIONS, Recurrence
+
+FUSED_BACKENDS = ("tensorflow", "jax", "torch")
+
+__all__ = [
+    "ACTIVATIONS",
+    "Recurrence",
+    "fused_recurrence",
+    "masked_outputs_start_at_zero",
+    "value_and_gradients",
+]
+
+
+def masked_outputs_start_at_zero():
+    """What Keras' own step loop outputs at masked steps before a row's
+    first unmasked one: zeros on TensorFlow and PyTorch, the initial state
+    `h_0` on JAX (its loop repeats the previous state). The fused
+    recurrence does the same as the backend's loop, to give its numbers."""
+    return keras.backend.backend() in ("tensorflow", "torch")
+
+
+def fused_recurrence(spec, xs, states, w, keep=None):
+    """Runs a whole recurrence as one op with a hand-written backward pass.
+
+    Args:
+        spec: a `Recurrence` (cell kind and activations).
+        xs: dict of time-major input sequences `(T, B, n)`: `offset` and
+            optionally `gate` (the input terms of Eq. 4), `wmx` (mLSTM).
+        states: tuple of initial states, `(B, units)` each.
+        w: dict of weights used in the loop: `U`, optionally `rmask` (the
+            recurrent dropout multiplier, `(B, units)`), `b_rec`, `Wmh`.
+        keep: `None` or a boolean `(T, B, 1)` tensor; where False the step
+            leaves the states unchanged (masking).
+
+    Returns:
+        `(h_sequence, *final_states)`, `h_sequence` of shape `(T, B, units)`.
+
+    Raises:
+        NotImplementedError: the current backend, or its current mode (for
+            example tracing by `torch.compile`), has no fused recurrence.
+    """
+    name = keras.backend.backend()
+    if name not in FUSED_BACKENDS:
+        raise NotImplementedError(f"no fused recurrence for backend {name!r}")
+    module = importlib.import_module(f"keras_mi.backend.{name}_recurrence")
+    return module.fused_recurrence(spec, xs, states, w, keep)

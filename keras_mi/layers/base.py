@@ -17,6 +17,7 @@ from keras.src import backend as keras_backend
 # class before its loop (necessary on JAX, whose loop must be stateless).
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
+from keras_mi import backend as mi_backend
 from keras_mi.backend import loops
 from keras_mi.layers import validation
 from keras_mi.ops import FIXED_COEFFICIENTS, INTEGRATION_MODES
@@ -217,6 +218,34 @@ class MICellBase(keras.layers.Layer, DropoutRNNCell):
         """One step from the terms of `project_inputs` and the states."""
         raise NotImplementedError
 
+    def fused_recurrence(self):
+        """The `keras_mi.backend.Recurrence` this cell's steps compute.
+
+        Raises:
+            NotImplementedError: with the reason, where the fused loop does
+                not cover this cell's configuration.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no fused recurrence"
+        )
+
+    def fused_weights(self):
+        """The weights the fused loop uses besides `U` (see
+        `keras_mi.backend.fused_recurrence`), in the compute dtype."""
+        return {}
+
+    def activation_name(self, argument):
+        """The name of the activation in `argument`, if the fused loop
+        supports it, else raises `NotImplementedError`."""
+        function = getattr(self, argument)
+        for name in mi_backend.ACTIVATIONS:
+            if function is getattr(keras.activations, name):
+                return name
+        raise NotImplementedError(
+            f"`{argument}` is {function!r}; the fused loop supports "
+            f"{', '.join(mi_backend.ACTIVATIONS)}"
+        )
+
     def call(self, inputs, states, training=False):
         terms = self.project_inputs(inputs, training=training)
         return self.recurrent_step(terms, states, training=training)
@@ -287,9 +316,23 @@ class MISequenceBase(keras.layers.RNN):
     side by side, as `keras.layers.LSTM` does; the cell's arguments are also
     readable as attributes of the layer (`layer.units`, `layer.dropout`...).
 
-    With `hoist_inputs=True` the loop is the hoisted form of the cell loop:
-    the cell's `project_inputs` runs once on the whole sequence (one matmul
-    for all timesteps) before the loop, and each step runs only the cell's
+    By default the layer runs the whole sequence as one fused recurrence
+    (`keras_mi.backend.fused_recurrence`): the input terms of Eq. 4 for all
+    timesteps in one matmul, then one op whose forward pass does one
+    recurrent matmul per step and whose backward pass is written by hand,
+    with the weight gradients computed once after the loop. Masking (any
+    padding), `go_backwards`, `return_sequences`, `return_state`,
+    `initial_state`, `stateful`, both dropouts and mixed precision all run
+    through it. Where it does not apply, the layer falls back by itself to
+    a step loop with the same numbers (`fused_fallback_reason` says why,
+    `recurrence_path` which loop runs): `use_fused=False`, `unroll=True`,
+    activations other than tanh, sigmoid, relu and linear, recurrent batch
+    or layer normalization, and tracing by `torch.compile` (there the
+    compiler takes the step loop).
+
+    The step loop has two forms. With `hoist_inputs=True` the cell's
+    `project_inputs` runs once on the whole sequence (one matmul for all
+    timesteps) before the loop, and each step runs only the cell's
     `recurrent_step` (one recurrent matmul for all gates). The loop itself is
     Keras' backend loop (`lax.scan` on JAX, `tf.while_loop` on TensorFlow), so
     masking, `go_backwards`, `stateful`, `unroll` and both dropouts behave as
@@ -323,8 +366,14 @@ class MISequenceBase(keras.layers.RNN):
         go_backwards=False,
         stateful=False,
         unroll=False,
+        use_fused="auto",
         **kwargs,
     ):
+        if use_fused not in ("auto", True, False):
+            raise ValueError(
+                "Received an invalid value for argument `use_fused`, expected "
+                f"one of ('auto', True, False), got use_fused={use_fused!r}."
+            )
         cell_arguments = self.cell_class.argument_names()
         cell_kwargs = {
             name: kwargs.pop(name) for name in list(kwargs) if name in cell_arguments
@@ -346,7 +395,33 @@ class MISequenceBase(keras.layers.RNN):
             **kwargs,
         )
         self.input_spec = InputSpec(ndim=3)
+        self.use_fused = use_fused
         self.hoist_inputs = loops.hoists_input_projection()
+
+    @property
+    def fused_fallback_reason(self):
+        """Why this layer runs a step loop instead of the fused recurrence
+        (`None` if it runs the fused recurrence)."""
+        if self.use_fused is False:
+            return "use_fused=False"
+        if self.unroll:
+            return "unroll=True asks for the unrolled step loop"
+        if keras.backend.backend() not in mi_backend.FUSED_BACKENDS:
+            return f"no fused recurrence on backend {keras.backend.backend()!r}"
+        try:
+            self.cell.fused_recurrence()
+        except NotImplementedError as error:
+            return str(error)
+        return None
+
+    @property
+    def recurrence_path(self):
+        """Which loop this layer runs: `"fused"` (one op with a hand-written
+        backward pass), `"hoisted loop"` or `"cell loop"` (Keras' step loop,
+        with or without the input projection computed before it)."""
+        if self.fused_fallback_reason is None:
+            return "fused"
+        return "hoisted loop" if self.hoist_inputs else "cell loop"
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if initial_state is not None:
@@ -358,6 +433,18 @@ class MISequenceBase(keras.layers.RNN):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if tree.is_nested(mask):
             mask = mask[0]
+        reason = self.fused_fallback_reason
+        if reason is None:
+            try:
+                return self.fused_loop(sequences, initial_state, mask, training)
+            except NotImplementedError as error:
+                reason = str(error)
+        if self.use_fused is True:
+            raise ValueError(
+                f"Layer `{self.name}` was created with use_fused=True, but the "
+                f"fused recurrence cannot run here: {reason}. Pass "
+                "use_fused='auto' to fall back to the step loop."
+            )
         if not self.hoist_inputs:
             return super().inner_loop(
                 sequences, initial_state, mask, training=training
@@ -392,6 +479,52 @@ class MISequenceBase(keras.layers.RNN):
             outputs = ops.transpose(outputs, (1, 0, 2))
         return last_output, outputs, states
 
+    def fused_loop(self, sequences, initial_state, mask, training=False):
+        """The whole sequence as one fused recurrence (see
+        `keras_mi.backend.fused_recurrence`); same numbers as the loops."""
+        cell = self.cell
+        spec = cell.fused_recurrence()
+        dtype = cell.compute_dtype
+        keep = None
+        if mask is not None:
+            keep = ops.expand_dims(ops.transpose(ops.cast(mask, "bool")), -1)
+        if self.go_backwards:
+            # Reversing the (narrow) inputs is cheaper than their projection.
+            sequences = ops.flip(sequences, axis=1)
+            keep = None if keep is None else ops.flip(keep, axis=0)
+        terms = cell.project_inputs(
+            ops.transpose(sequences, (1, 0, 2)), training=training, time_major=True
+        )
+        xs = {"wx": terms[0]}
+        if len(terms) > 1:
+            xs["wmx"] = terms[1]
+        w = {"U": ops.cast(cell.recurrent_kernel, dtype), **cell.fused_weights()}
+        if cell.integration == "general":
+            for name in COEFFICIENTS:
+                w[name] = ops.cast(getattr(cell, name), dtype)
+        if cell.input_bias() is not None:
+            w["bias"] = ops.cast(cell.input_bias(), dtype)
+        if training and cell.recurrent_dropout > 0.0:
+            w["rmask"] = cell.get_recurrent_dropout_mask(initial_state[0])
+        h_sequence, *states = mi_backend.fused_recurrence(
+            spec, xs, tuple(initial_state), w, keep
+        )
+        outputs = h_sequence
+        if keep is not None:
+            # Masked steps repeat the previous output, or give zeros.
+            if self.zero_output_for_mask:
+                shown = keep
+            elif mi_backend.masked_outputs_start_at_zero():
+                shown = ops.cumsum(ops.cast(keep, "int32"), axis=0) > 0
+            else:
+                shown = None
+            if shown is not None:
+                outputs = ops.where(shown, h_sequence, ops.zeros_like(h_sequence))
+        last_output = outputs[-1]
+        if self.return_sequences:
+            outputs = ops.transpose(outputs, (1, 0, 2))
+        return last_output, outputs, states
+
     def _check_initial_state(self, sequences, initial_state):
         states = (
             list(initial_state)
@@ -422,7 +555,7 @@ class MISequenceBase(keras.layers.RNN):
         }
         base_config = super().get_config()
         del base_config["cell"]
-        return {**base_config, **config}
+        return {**base_config, **config, "use_fused": self.use_fused}
 
     @classmethod
     def from_config(cls, config):
@@ -474,7 +607,16 @@ SEQUENCE_ARGS_DOC = """\
             sample of index i in the following batch.
         unroll: Boolean (default `False`). If `True`, the network is unrolled,
             else a symbolic loop is used. Unrolling can speed up short
-            sequences at the cost of memory.
+            sequences at the cost of memory; it runs the step loop, not the
+            fused recurrence.
+        use_fused: `"auto"` (default), `True` or `False`. The layer runs the
+            whole sequence as one fused recurrence with a hand-written
+            backward pass (`keras_mi.backend.fused_recurrence`) when it can:
+            the fast path, with the same numbers as the step loop.
+            `"auto"` falls back to the step loop where the fused recurrence
+            does not apply (see the layer's `fused_fallback_reason` and
+            `recurrence_path`); `True` raises a `ValueError` there instead;
+            `False` always runs the step loop.
         activity_regularizer: Regularizer function applied to the output of
             the layer. Default: `None`.
 

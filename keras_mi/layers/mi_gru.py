@@ -16,6 +16,7 @@ recurrent projection (`Uz = U h + b'`) as in `keras.layers.GRU`.
 import keras
 from keras import ops
 
+from keras_mi.backend import Recurrence
 from keras_mi.layers import base, validation
 from keras_mi.ops import multiplicative_integration, slice_coefficient
 
@@ -100,6 +101,21 @@ class MIGRUCell(base.MICellBase):
 
     def input_bias(self):
         return self.split_bias()[0]
+
+    def fused_recurrence(self):
+        return Recurrence(
+            "gru",
+            integration=self.integration,
+            activation=self.activation_name("activation"),
+            recurrent_activation=self.activation_name("recurrent_activation"),
+            reset_after=self.reset_after,
+        )
+
+    def fused_weights(self):
+        recurrent_bias = self.split_bias()[1]
+        if recurrent_bias is None:
+            return {}
+        return {"b_rec": ops.cast(recurrent_bias, self.compute_dtype)}
 
     def recurrent_step(self, terms, states, training=False):
         nested = isinstance(states, (list, tuple))

@@ -17,6 +17,7 @@ import keras
 from keras import initializers, ops
 from keras.src import backend as keras_backend
 
+from keras_mi.backend import Recurrence
 from keras_mi.layers import base, normalization, validation
 from keras_mi.layers.normalization import NORMALIZATIONS
 from keras_mi.ops import multiplicative_integration
@@ -208,6 +209,20 @@ class MILSTMCell(base.MICellBase):
         o = self.recurrent_activation(z_o)
         c_out = c if cell_normalizer is None else cell_normalizer(c)
         return o * self.activation(c_out), c
+
+    fused_kind = "lstm"
+
+    def fused_recurrence(self):
+        if self.normalization is not None:
+            raise NotImplementedError(
+                f"normalization={self.normalization!r} runs in the step loop"
+            )
+        return Recurrence(
+            self.fused_kind,
+            integration=self.integration,
+            activation=self.activation_name("activation"),
+            recurrent_activation=self.activation_name("recurrent_activation"),
+        )
 
     def recurrent_projection(self, terms, h_prev, training=False):
         """`U h_(t-1)`, the recurrent term of every gate."""

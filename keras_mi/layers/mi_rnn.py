@@ -9,6 +9,7 @@ linear MI-RNN of their section 3.1.1.)
 import keras
 from keras import ops
 
+from keras_mi.backend import Recurrence
 from keras_mi.layers import base
 from keras_mi.ops import multiplicative_integration
 
@@ -61,6 +62,13 @@ class MIRNNCell(base.MICellBase):
             beta1_initializer=beta1_initializer,
             beta2_initializer=beta2_initializer,
             **kwargs,
+        )
+
+    def fused_recurrence(self):
+        return Recurrence(
+            "rnn",
+            integration=self.integration,
+            activation=self.activation_name("activation"),
         )
 
     def recurrent_step(self, terms, states, training=False):

@@ -119,6 +119,13 @@ class MLSTMCell(MILSTMCell):
             constraint=self.multiplicative_recurrent_constraint,
         )
 
+    fused_kind = "mlstm"
+
+    def fused_weights(self):
+        return {
+            "Wmh": ops.cast(self.multiplicative_recurrent_kernel, self.compute_dtype)
+        }
+
     def project_inputs(self, inputs, training=False, time_major=False):
         """`[W x, W_mx x]`: both input projections, with one dropout mask."""
         dropped = self.dropped_inputs(inputs, training, time_major)

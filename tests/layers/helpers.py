@@ -79,3 +79,13 @@ def random_mask(rng, batch, timesteps):
     mask[:, 0] = True
     mask[0, -2:] = False
     return mask
+
+
+def compiled(fn):
+    """`fn` compiled once on JAX (where each eager call of a layer would
+    trace and compile its loop again); `fn` itself elsewhere."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_mi import MIGRU, MILSTM, MIRNN
+from keras_mi import MIGRU, MILSTM, MIRNN, MLSTM
 from keras_mi.backend import value_and_gradients
 from tests import reference
 from tests.layers import helpers
@@ -38,12 +38,38 @@ LAYERS = {
     "milstm_simple": lambda: MILSTM(
         3, integration="simple", return_sequences=True, dtype=DTYPE
     ),
+    "mlstm_general": lambda: MLSTM(
+        3, integration="general", return_sequences=True, dtype=DTYPE
+    ),
+    # Masked (a hole and a padded tail), read backwards, with recurrent
+    # dropout: every branch of the hand-written backward pass.
+    "milstm_masked_backwards_dropout": lambda: MILSTM(
+        3,
+        return_sequences=True,
+        go_backwards=True,
+        recurrent_dropout=0.5,
+        seed=3,
+        dtype=DTYPE,
+    ),
+    "migru_masked_backwards_dropout": lambda: MIGRU(
+        3,
+        return_sequences=True,
+        go_backwards=True,
+        recurrent_dropout=0.5,
+        seed=3,
+        dtype=DTYPE,
+    ),
 }
+MASK = np.array([[True, True, False, True], [True, True, True, False]])
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_gradients_match_central_differences(name, rng):
+    """The layers run their fused recurrence (hand-written backward pass)."""
     layer = LAYERS[name]()
+    assert layer.recurrence_path == "fused"
+    masked = "masked" in name
+    mask = keras.ops.convert_to_tensor(MASK) if masked else None
     x = rng.normal(size=(2, 4, 3)).astype(DTYPE)
     layer.build(x.shape)
     helpers.randomize(layer, rng)
@@ -53,12 +79,16 @@ def test_gradients_match_central_differences(name, rng):
     non_trainable = [v.value for v in layer.non_trainable_variables]
 
     def loss(x, *trainable):
-        outputs, _ = layer.stateless_call(list(trainable), non_trainable, x)
+        outputs, _ = layer.stateless_call(
+            list(trainable), non_trainable, x, mask=mask, training=masked
+        )
         return keras.ops.sum(outputs * keras.ops.convert_to_tensor(readout, dtype=DTYPE))
+
+    compiled_loss = helpers.compiled(loss)
 
     def numeric_loss(arrays):
         tensors = [keras.ops.convert_to_tensor(a, dtype=DTYPE) for a in arrays]
-        return float(helpers.to_numpy(loss(*tensors)))
+        return float(helpers.to_numpy(compiled_loss(*tensors)))
 
     arrays = [x, *weights]
     _, grads = value_and_gradients(loss, arrays)

@@ -1,6 +1,8 @@
-"""The hoisted loop of the sequence layers equals Keras' cell loop.
+"""The hoisted step loop of the sequence layers equals Keras' cell loop.
 
-Each layer runs once with `hoist_inputs=True` (the input projection of all
+Both are the step loops the layers fall back to where the fused recurrence
+does not apply (`use_fused=False` here). Each layer runs once with
+`hoist_inputs=True` (the input projection of all
 timesteps in one matmul before the loop) and once with `hoist_inputs=False`
 (the cell loop of `keras.layers.RNN`), with the same weights, on every
 backend: outputs, final states and gradients must agree. Both compute the
@@ -34,7 +36,9 @@ LAYERS = {
 def _pair(name, rng, **kwargs):
     layers = []
     for hoist in (True, False):
-        layer = LAYERS[name](return_sequences=True, return_state=True, **kwargs)
+        layer = LAYERS[name](
+            return_sequences=True, return_state=True, use_fused=False, **kwargs
+        )
         layer.hoist_inputs = hoist
         layer.build((BATCH, TIMESTEPS, FEATURES))
         layers.append(layer)
@@ -94,7 +98,12 @@ def test_dropout_masks_are_the_same_in_both_loops(rng):
     results = []
     for hoist in (True, False):
         layer = MILSTM(
-            UNITS, dropout=0.3, recurrent_dropout=0.3, seed=7, return_sequences=True
+            UNITS,
+            dropout=0.3,
+            recurrent_dropout=0.3,
+            seed=7,
+            return_sequences=True,
+            use_fused=False,
         )
         layer.hoist_inputs = hoist
         layer.build(x.shape)
@@ -124,7 +133,9 @@ def test_stateful_and_unrolled_equal_cell_loop(name, rng):
                 )
         if kwargs.get("stateful"):
             # The second batch started from the first batch's final state.
-            fresh = LAYERS[name](return_sequences=True, return_state=True)
+            fresh = LAYERS[name](
+                return_sequences=True, return_state=True, use_fused=False
+            )
             fresh.build(batches[1].shape)
             fresh.set_weights(hoisted.get_weights())
             assert not np.allclose(

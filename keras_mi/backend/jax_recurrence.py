@@ -1,0 +1,110 @@
+"""The fused MI recurrences on JAX: `lax.scan` loops and a `jax.custom_vjp`.
+
+Without differentiation JAX calls the primal function, whose scan keeps
+nothing for the backward pass; under `jax.grad` it calls the forward rule,
+which stacks what `keras_mi.backend.recurrence` saves, and the backward
+rule, the hand-written backpropagation through time.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from keras_mi.backend import recurrence
+
+# `lax.scan` unroll factor of the forward and backward loops. Measured with
+# benchmarks/rnn_speed.py on a 2-core CPU; see docs/benchmarks.md.
+UNROLL = 4
+import os
+BARRIER = bool(int(os.environ.get('BARRIER', '0')))
+
+
+class JaxOps:
+    """The array namespace `xp` of `keras_mi.backend.recurrence`."""
+
+    multiply = staticmethod(jnp.multiply)
+    add = staticmethod(jnp.add)
+
+    tanh = staticmethod(jnp.tanh)
+    sigmoid = staticmethod(jax.nn.sigmoid)
+    relu = staticmethod(jax.nn.relu)
+    where = staticmethod(jnp.where)
+    matmul = staticmethod(jnp.matmul)
+
+    zeros_like = staticmethod(jnp.zeros_like)
+
+    @staticmethod
+    def sum_batch(a):
+        return a.sum(axis=0)
+
+    @staticmethod
+    def transpose(a):
+        # Materialized once: a product with a transposed operand inside the
+        # loop was measured 1.4x-2x slower on XLA's CPU backend.
+        return jax.lax.optimization_barrier(a.T)
+
+    @staticmethod
+    def cast(x, dtype):
+        return x.astype(dtype)
+
+    @staticmethod
+    def concat(arrays):
+        return jnp.concatenate(arrays, axis=-1)
+
+    @staticmethod
+    def concat_time(first, sequence):
+        return jnp.concatenate([first[None], sequence[:-1]], axis=0)
+
+    @staticmethod
+    def tensordot(a, b):
+        return jnp.tensordot(a, b, axes=((0, 1), (0, 1)))
+
+    @staticmethod
+    def sum_leading(a):
+        return a.sum(axis=(0, 1))
+
+
+def _scan(fn, carry, elems, reverse=False):
+    return jax.lax.scan(fn, carry, elems, reverse=reverse, unroll=UNROLL)
+
+
+@functools.lru_cache(maxsize=None)
+def _fused(spec):
+    """The differentiable recurrence of `spec`, `(xs, states, w, keep) ->
+    (h_sequence, *final_states)`."""
+
+    @jax.custom_vjp
+    def fused(xs, states, w, keep):
+        finals, h_sequence = recurrence.forward_pass(
+            JaxOps, _scan, spec, w, xs, states, keep, save=False
+        )
+        return (h_sequence, *finals)
+
+    def forward(xs, states, w, keep):
+        finals, residuals = recurrence.forward_pass(
+            JaxOps, _scan, spec, w, xs, states, keep, save=True
+        )
+        outputs = (residuals[0][0], *finals)
+        return outputs, (xs, states, w, keep, residuals)
+
+    def backward(saved, cotangents):
+        xs, states, w, keep, residuals = saved
+        d_h, d_final = cotangents[0], cotangents[1:]
+        d_xs, d_states, d_w = recurrence.backward_pass(
+            JaxOps, _scan, spec, w, xs, states, keep, residuals, d_h, d_final
+        )
+        d_w = {name: d_w.get(name, jnp.zeros_like(value)) for name, value in w.items()}
+        d_keep = None if keep is None else np.zeros(keep.shape, jax.dtypes.float0)
+        if BARRIER:
+            d_xs, d_states, d_w = jax.lax.optimization_barrier((d_xs, tuple(d_states), d_w))
+        return d_xs, tuple(d_states), d_w, d_keep
+
+    fused.defvjp(forward, backward)
+    return fused
+
+
+def fused_recurrence(spec, xs, states, w, keep=None):
+    """Runs `spec` over the sequences `xs`; see `keras_mi.backend`."""
+    return _fused(spec)(dict(xs), tuple(states), dict(w), keep)

@@ -1,0 +1,125 @@
+"""The fused MI recurrences on TensorFlow: graph `while_loop`s and a
+`tf.custom_gradient` whose gradient is the hand-written backpropagation
+through time of `keras_mi.backend.recurrence`."""
+
+import tensorflow as tf
+
+from keras_mi.backend import recurrence
+
+
+class TensorFlowOps:
+    """The array namespace `xp` of `keras_mi.backend.recurrence`."""
+
+    multiply = staticmethod(tf.multiply)
+    add = staticmethod(tf.add)
+
+    tanh = staticmethod(tf.tanh)
+    sigmoid = staticmethod(tf.sigmoid)
+    relu = staticmethod(tf.nn.relu)
+    where = staticmethod(tf.where)
+    matmul = staticmethod(tf.matmul)
+    cast = staticmethod(tf.cast)
+
+    zeros_like = staticmethod(tf.zeros_like)
+
+    @staticmethod
+    def sum_batch(a):
+        return tf.reduce_sum(a, axis=0)
+
+    @staticmethod
+    def transpose(a):
+        return tf.transpose(a)
+
+    @staticmethod
+    def concat(tensors):
+        return tf.concat(tensors, axis=-1)
+
+    @staticmethod
+    def concat_time(first, sequence):
+        return tf.concat([first[None], sequence[:-1]], axis=0)
+
+    @staticmethod
+    def tensordot(a, b):
+        return tf.tensordot(a, b, axes=[[0, 1], [0, 1]])
+
+    @staticmethod
+    def sum_leading(a):
+        return tf.reduce_sum(a, axis=[0, 1])
+
+
+def scan(fn, carry, elems, reverse=False):
+    """`jax.lax.scan` as a graph `while_loop` with TensorArrays.
+
+    The first step (the last one if `reverse`) runs before the loop: its
+    outputs give the structure and dtypes of the stacked outputs.
+    """
+    flat = tf.nest.flatten(elems)
+    length = tf.shape(flat[0])[0]
+    inputs = [
+        tf.TensorArray(e.dtype, size=length, element_shape=e.shape[1:]).unstack(e)
+        for e in flat
+    ]
+
+    def element(t):
+        return tf.nest.pack_sequence_as(elems, [ta.read(t) for ta in inputs])
+
+    first = length - 1 if reverse else 0
+    carry, y = fn(carry, element(first))
+    outputs = [
+        tf.TensorArray(v.dtype, size=length, element_shape=v.shape).write(first, v)
+        for v in tf.nest.flatten(y)
+    ]
+
+    def body(i, carry, outputs):
+        t = length - 1 - i if reverse else i
+        carry, y = fn(carry, element(t))
+        outputs = [ta.write(t, v) for ta, v in zip(outputs, tf.nest.flatten(y))]
+        return i + 1, carry, outputs
+
+    _, carry, outputs = tf.while_loop(
+        lambda i, *_: i < length, body, (tf.constant(1), carry, outputs)
+    )
+    return carry, tf.nest.pack_sequence_as(y, [ta.stack() for ta in outputs])
+
+
+def fused_recurrence(spec, xs, states, w, keep=None):
+    """Runs `spec` over the sequences `xs`; see `keras_mi.backend`."""
+    x_names, w_names = list(xs), list(w)
+    count, state_count = len(x_names), spec.state_count
+
+    @tf.custom_gradient
+    def fused(*tensors):
+        xs = dict(zip(x_names, tensors[:count]))
+        states = tuple(tensors[count : count + state_count])
+        w = dict(zip(w_names, tensors[count + state_count :]))
+        finals, residuals = recurrence.forward_pass(
+            TensorFlowOps, scan, spec, w, xs, states, keep, save=True
+        )
+
+        def gradient(d_h, *d_final):
+            if d_h is None:
+                d_h = tf.zeros_like(residuals[0][0])
+            d_final = [
+                tf.zeros_like(s) if d is None else d for s, d in zip(finals, d_final)
+            ]
+            d_xs, d_states, d_w = recurrence.backward_pass(
+                TensorFlowOps,
+                scan,
+                spec,
+                w,
+                xs,
+                states,
+                keep,
+                residuals,
+                d_h,
+                d_final,
+            )
+            return (
+                *[d_xs.get(name) for name in x_names],
+                *d_states,
+                *[d_w.get(name) for name in w_names],
+            )
+
+        return (residuals[0][0], *finals), gradient
+
+    return fused(*xs.values(), *states, *w.values())

@@ -1,0 +1,311 @@
+"""The fused recurrence of the sequence layers equals their step loop.
+
+Each layer runs once with the fused recurrence (`use_fused="auto"`, the
+default) and once with Keras' step loop (`use_fused=False`), with the same
+weights, on every backend: outputs, final states, and the gradients with
+respect to the inputs, the initial states and every weight must agree, for
+each cell kind and integration mode, with and without masks (right and left
+padding, holes), forwards and backwards, and with dropout under a fixed
+seed. Both compute the same float32 operations in a different order (the
+hand-written backward pass sums the weight gradients over all timesteps in
+one product instead of step by step), so they agree to rounding:
+ATOL = RTOL = 1e-5 for values; 1e-4 for gradients, which sum T * B terms.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_mi import MIGRU, MILSTM, MIRNN, MLSTM
+from keras_mi.backend import value_and_gradients
+from tests.layers import helpers
+
+ATOL = RTOL = 1e-5
+GRAD_TOLERANCE = dict(atol=1e-4, rtol=1e-4)
+BATCH, TIMESTEPS, FEATURES, UNITS = 3, 6, 4, 5
+
+LAYERS = {
+    "MIRNN": lambda **kw: MIRNN(UNITS, **kw),
+    "MIRNN-linear-simple": lambda **kw: MIRNN(
+        UNITS, activation=None, integration="simple", **kw
+    ),
+    "MIRNN-relu-additive": lambda **kw: MIRNN(
+        UNITS, activation="relu", integration="additive", **kw
+    ),
+    "MILSTM": lambda **kw: MILSTM(UNITS, **kw),
+    "MILSTM-simple": lambda **kw: MILSTM(UNITS, integration="simple", **kw),
+    "MILSTM-additive-no-bias": lambda **kw: MILSTM(
+        UNITS, integration="additive", use_bias=False, **kw
+    ),
+    "MIGRU": lambda **kw: MIGRU(UNITS, **kw),
+    "MIGRU-reset_after": lambda **kw: MIGRU(UNITS, reset_after=True, **kw),
+    "MIGRU-reset_after-additive": lambda **kw: MIGRU(
+        UNITS, reset_after=True, integration="additive", **kw
+    ),
+    "MIGRU-simple-sigmoid": lambda **kw: MIGRU(
+        UNITS, integration="simple", activation="sigmoid", **kw
+    ),
+    "MLSTM": lambda **kw: MLSTM(UNITS, **kw),
+    "MLSTM-general": lambda **kw: MLSTM(UNITS, integration="general", **kw),
+}
+
+MASKS = ("none", "right-padded", "left-padded", "holes")
+# Every mask and direction for each cell kind; the other settings (modes,
+# activations, no bias) unmasked forwards and with holes backwards.
+KINDS = ("MIRNN", "MILSTM", "MIGRU", "MIGRU-reset_after", "MLSTM")
+CASES = [
+    (name, mask, backwards)
+    for name in KINDS
+    for mask in MASKS
+    for backwards in (False, True)
+] + [
+    (name, mask, backwards)
+    for name in LAYERS
+    if name not in KINDS
+    for mask, backwards in (("none", False), ("holes", True))
+]
+
+
+def make_mask(kind, rng):
+    if kind == "none":
+        return None
+    lengths = np.array([TIMESTEPS, 2, 4])
+    steps = np.arange(TIMESTEPS)[None, :]
+    if kind == "right-padded":
+        return steps < lengths[:, None]
+    if kind == "left-padded":
+        return steps >= TIMESTEPS - lengths[:, None]
+    return helpers.random_mask(rng, BATCH, TIMESTEPS)
+
+
+def _pair(name, rng, **kwargs):
+    """A fused layer and a step-loop layer with the same random weights."""
+    layers = []
+    for use_fused in ("auto", False):
+        layer = LAYERS[name](
+            return_sequences=True, return_state=True, use_fused=use_fused, **kwargs
+        )
+        layer.build((BATCH, TIMESTEPS, FEATURES))
+        layers.append(layer)
+    helpers.randomize(layers[0], rng)
+    layers[1].set_weights(layers[0].get_weights())
+    assert layers[0].recurrence_path == "fused"
+    assert layers[1].recurrence_path != "fused"
+    return layers
+
+
+def _loss_and_gradients(layer, x, states, mask, training, rng_readout):
+    """A loss of every output and final state, and its gradients with
+    respect to `x`, the initial states and every trainable weight."""
+    non_trainable = [v.value for v in layer.non_trainable_variables]
+    mask = None if mask is None else keras.ops.convert_to_tensor(mask)
+    readouts = [keras.ops.convert_to_tensor(r) for r in rng_readout]
+    count = len(states)
+
+    def loss(x_value, *tensors):
+        outputs, _ = layer.stateless_call(
+            list(tensors[count:]),
+            non_trainable,
+            x_value,
+            initial_state=list(tensors[:count]),
+            mask=mask,
+            training=training,
+        )
+        outputs = keras.tree.flatten(outputs)
+        return sum(keras.ops.sum(o * r) for o, r in zip(outputs, readouts))
+
+    arrays = [x, *states] + [helpers.to_numpy(v) for v in layer.trainable_variables]
+    return value_and_gradients(loss, arrays)
+
+
+def _compare(name, rng, mask_kind="none", training=False, **kwargs):
+    fused, loop = _pair(name, rng, **kwargs)
+    x = rng.normal(size=(BATCH, TIMESTEPS, FEATURES)).astype("float32")
+    mask = make_mask(mask_kind, rng)
+    sizes = fused.cell.state_size
+    state_count = len(sizes) if isinstance(sizes, (list, tuple)) else 1
+    states = [
+        rng.normal(size=(BATCH, UNITS)).astype("float32") for _ in range(state_count)
+    ]
+    got = keras.tree.flatten(
+        fused(x, initial_state=states, mask=mask, training=training)
+    )
+    want = keras.tree.flatten(
+        loop(x, initial_state=states, mask=mask, training=training)
+    )
+    assert len(got) == len(want) == 1 + state_count
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(
+            helpers.to_numpy(g), helpers.to_numpy(w), atol=ATOL, rtol=RTOL
+        )
+    readout = [rng.normal(size=tuple(g.shape)).astype("float32") for g in got]
+    value, grads = _loss_and_gradients(fused, x, states, mask, training, readout)
+    want_value, want_grads = _loss_and_gradients(
+        loop, x, states, mask, training, readout
+    )
+    np.testing.assert_allclose(value, want_value, atol=1e-4, rtol=1e-5)
+    names = ["x"] + [f"state {i}" for i in range(state_count)]
+    names += [v.path for v in fused.trainable_variables]
+    assert len(grads) == len(names)
+    for label, g, w in zip(names, grads, want_grads):
+        assert np.abs(w).max() > 0, f"gradient of {label} is zero in the loop"
+        np.testing.assert_allclose(g, w, err_msg=label, **GRAD_TOLERANCE)
+
+
+@pytest.mark.parametrize(
+    "name, mask_kind, go_backwards",
+    CASES,
+    ids=[f"{n}-{m}-{'backward' if b else 'forward'}" for n, m, b in CASES],
+)
+def test_fused_equals_step_loop(name, mask_kind, go_backwards, rng):
+    _compare(name, rng, mask_kind, go_backwards=go_backwards)
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_fused_equals_step_loop_with_dropout(name, rng):
+    """Same seed, same dropout masks: the fused training pass and its
+    gradients equal the step loop's, and differ from inference."""
+    _compare(
+        name,
+        rng,
+        "holes",
+        training=True,
+        dropout=0.3,
+        recurrent_dropout=0.4,
+        seed=11,
+    )
+    layer = LAYERS[name](dropout=0.3, recurrent_dropout=0.4, seed=11)
+    x = rng.normal(size=(BATCH, TIMESTEPS, FEATURES)).astype("float32")
+    training = helpers.to_numpy(layer(x, training=True))
+    inference = helpers.to_numpy(layer(x, training=False))
+    assert not np.allclose(training, inference)
+
+
+@pytest.mark.parametrize("name", ["MILSTM", "MIGRU-reset_after"])
+def test_zero_output_for_mask(name, rng):
+    """Masked steps output zeros when asked (Bidirectional asks for it)."""
+    fused, loop = _pair(name, rng, zero_output_for_mask=True)
+    x = rng.normal(size=(BATCH, TIMESTEPS, FEATURES)).astype("float32")
+    mask = make_mask("holes", rng)
+    outputs = helpers.to_numpy(fused(x, mask=mask)[0])
+    np.testing.assert_allclose(
+        outputs, helpers.to_numpy(loop(x, mask=mask)[0]), atol=ATOL, rtol=RTOL
+    )
+    assert np.all(outputs[~mask] == 0)
+
+
+@pytest.mark.parametrize("name", ["MILSTM", "MIGRU", "MLSTM"])
+def test_bidirectional_equals_step_loop(name, rng):
+    x = rng.normal(size=(BATCH, TIMESTEPS, FEATURES)).astype("float32")
+    mask = make_mask("right-padded", rng)
+    results = []
+    for use_fused in ("auto", False):
+        layer = keras.layers.Bidirectional(
+            LAYERS[name](return_sequences=True, use_fused=use_fused)
+        )
+        layer.build(x.shape)
+        results.append(layer)
+    helpers.randomize(results[0], rng)
+    results[1].set_weights(results[0].get_weights())
+    got, want = (helpers.to_numpy(layer(x, mask=mask)) for layer in results)
+    np.testing.assert_allclose(got, want, atol=ATOL, rtol=RTOL)
+
+
+@pytest.mark.parametrize("name", ["MILSTM", "MIGRU", "MLSTM"])
+def test_stateful_fused_carries_state(name, rng):
+    batches = [
+        rng.normal(size=(BATCH, TIMESTEPS, FEATURES)).astype("float32")
+        for _ in range(2)
+    ]
+    fused, loop = _pair(name, rng, stateful=True)
+    for x in batches:
+        for g, w in zip(keras.tree.flatten(fused(x)), keras.tree.flatten(loop(x))):
+            np.testing.assert_allclose(
+                helpers.to_numpy(g), helpers.to_numpy(w), atol=ATOL, rtol=RTOL
+            )
+    fresh = LAYERS[name](return_sequences=True, return_state=True)
+    fresh.build(batches[1].shape)
+    fresh.set_weights(fused.get_weights())
+    assert not np.allclose(
+        helpers.to_numpy(fresh(batches[1])[0]), helpers.to_numpy(fused(batches[1])[0])
+    )
+
+
+def test_recurrence_path_and_fallbacks():
+    """Which loop runs, and why the fused recurrence does not apply."""
+    assert MILSTM(4).recurrence_path == "fused"
+    assert MILSTM(4).fused_fallback_reason is None
+    cases = {
+        "use_fused=False": MILSTM(4, use_fused=False),
+        "unroll=True": MILSTM(4, unroll=True),
+        "normalization='layer'": MILSTM(4, normalization="layer"),
+        "normalization='batch'": MLSTM(4, normalization="batch"),
+        "recurrent_activation": MIGRU(4, recurrent_activation="hard_sigmoid"),
+        "activation": MIRNN(4, activation="softplus"),
+    }
+    for expected, layer in cases.items():
+        assert layer.recurrence_path in ("hoisted loop", "cell loop")
+        assert expected in layer.fused_fallback_reason, layer.fused_fallback_reason
+
+
+def test_use_fused_true_raises_where_it_cannot_run(rng):
+    layer = MILSTM(4, normalization="layer", use_fused=True)
+    x = rng.normal(size=(2, 3, 2)).astype("float32")
+    with pytest.raises(ValueError, match="use_fused=True.*normalization='layer'"):
+        layer(x)
+    with pytest.raises(ValueError, match="use_fused.*got use_fused='yes'"):
+        MILSTM(4, use_fused="yes")
+
+
+def test_fallback_layer_gives_the_same_numbers(rng):
+    """A layer the fused recurrence does not cover still runs (step loop)."""
+    x = rng.normal(size=(BATCH, TIMESTEPS, FEATURES)).astype("float32")
+    layer = MIGRU(UNITS, recurrent_activation="hard_sigmoid")
+    layer.build(x.shape)
+    helpers.randomize(layer, rng)
+    twin = MIGRU(UNITS, recurrent_activation="hard_sigmoid", use_fused=False)
+    twin.build(x.shape)
+    twin.set_weights(layer.get_weights())
+    np.testing.assert_allclose(
+        helpers.to_numpy(layer(x)), helpers.to_numpy(twin(x)), atol=ATOL, rtol=RTOL
+    )
+
+
+def test_use_fused_is_serialized():
+    layer = MILSTM(4, use_fused=False)
+    config = layer.get_config()
+    assert config["use_fused"] is False
+    assert MILSTM.from_config(config).use_fused is False
+    assert MILSTM.from_config(MILSTM(4).get_config()).use_fused == "auto"
+
+
+TORCH = keras.backend.backend() == "torch"
+
+
+@pytest.mark.skipif(not TORCH, reason="the C++ loops are PyTorch's")
+def test_torch_cpp_loops_are_built():
+    """On PyTorch the float32 CPU path runs the C++ loops (the tests above
+    compare them with the step loop); building them must work here."""
+    from keras_mi.backend import torch_kernels
+
+    assert torch_kernels.load() is not None
+
+
+@pytest.mark.skipif(not TORCH, reason="PyTorch's eager fallback of the C++ loops")
+@pytest.mark.parametrize("name", KINDS)
+def test_torch_eager_loops_equal_step_loop(name, rng, monkeypatch):
+    """Without the C++ loops (no compiler), the eager PyTorch loops of the
+    fused recurrence give the same numbers."""
+    from keras_mi.backend import torch_kernels
+
+    monkeypatch.setitem(torch_kernels._STATE, "module", None)
+    _compare(
+        name,
+        rng,
+        "holes",
+        training=True,
+        go_backwards=True,
+        dropout=0.2,
+        recurrent_dropout=0.3,
+        seed=5,
+    )
