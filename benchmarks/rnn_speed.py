@@ -218,6 +218,7 @@ def peak_memory_child(name, shape):
     runner.train()
     if os.environ.get("KERAS_BACKEND") == "jax" and name not in TORCH_VARIANTS:
         return {"kind": "xla_temp_bytes", "bytes": _xla_train_step_bytes(runner)}
+    _release_cached_buffers()
     device = _device_memory_probe()
     if device is not None:
         reset, read = device
@@ -231,6 +232,15 @@ def peak_memory_child(name, shape):
     runner.train()
     after = _proc_status_kib("VmHWM")
     return {"kind": "host_peak_rss_growth_bytes", "bytes": 1024 * (after - before)}
+
+
+def _release_cached_buffers():
+    """Frees the buffers keras_mi's PyTorch loops keep between calls, so
+    that the measured steps allocate (and count) them again."""
+    if os.environ.get("KERAS_BACKEND") == "torch":
+        from keras_mi.backend import torch_recurrence
+
+        torch_recurrence.POOL.clear()
 
 
 def _xla_train_step_bytes(runner):

@@ -36,11 +36,15 @@ def fused_recurrence(spec, xs, states, w, keep=None):
 
     Args:
         spec: a `Recurrence` (cell kind and activations).
-        xs: dict of time-major input sequences `(T, B, n)`: `offset` and
-            optionally `gate` (the input terms of Eq. 4), `wmx` (mLSTM).
+        xs: dict of time-major input sequences `(T, B, n)`: the inputs `x`
+            (projected by `W`, and `Wmx` for the mLSTM, inside the op), or
+            the projections `wx` (and `wmx`) themselves.
         states: tuple of initial states, `(B, units)` each.
-        w: dict of weights used in the loop: `U`, optionally `rmask` (the
-            recurrent dropout multiplier, `(B, units)`), `b_rec`, `Wmh`.
+        w: dict of weights: `U`; `W` (and `Wmx`) with inputs `x`;
+            `alpha`, `beta1`, `beta2` in general integration; optionally
+            `bias` (Eq. 4's `b`), `rmask` (the recurrent dropout
+            multiplier, `(B, units)`), `b_rec` (GRU with `reset_after`),
+            `Wmh` (mLSTM).
         keep: `None` or a boolean `(T, B, 1)` tensor; where False the step
             leaves the states unchanged (masking).
 

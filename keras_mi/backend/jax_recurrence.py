@@ -53,6 +53,15 @@ class JaxOps:
     def concat(arrays):
         return jnp.concatenate(arrays, axis=-1)
 
+
+    @staticmethod
+    def project(x, weight):
+        return jnp.matmul(x, weight)
+
+    @staticmethod
+    def project_back(d, weight):
+        return jnp.matmul(d, weight.T)
+
     @staticmethod
     def concat_time(first, sequence):
         return jnp.concatenate([first[None], sequence[:-1]], axis=0)

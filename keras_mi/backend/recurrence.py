@@ -30,9 +30,13 @@ concatenation) that each backend module supplies;
 `keras_mi/backend/<backend>_recurrence.py` runs the loops and registers the
 backward pass with its framework. Names:
 
-- `xs`: the per-step inputs, a dict of `(T, B, n)` sequences: `wx` (`W x`
-  of every gate), and `wmx` (`W_mx x`) for the mLSTM; `x` is one step;
-- `w`: the weights: `U`; `alpha`, `beta1`, `beta2` (general integration);
+- `xs`: the per-step inputs, a dict of `(T, B, n)` sequences: either `x`
+  (the inputs; the recurrence then computes `wx = x W` and, for the mLSTM,
+  `wmx = x W_mx` before its loop, and their gradients after it) or the
+  projections `wx` (`W x` of every gate) and `wmx` themselves; `x` in the
+  step functions is one step of the projections;
+- `w`: the weights: `U`; `W` (and `Wmx`) with inputs `x`; `alpha`,
+  `beta1`, `beta2` (general integration);
   optional `bias` (the `b` of Eq. 4), `rmask` (the recurrent dropout
   multiplier, `(B, units)`), `b_rec` (GRU with `reset_after`), `Wmh`
   (mLSTM);
@@ -138,17 +142,43 @@ def columns(value, start, stop):
 
 
 def mi_block(xp, spec, w, wx, uz, start=None, stop=None):
-    """Eq. 4 for the gates in columns `start:stop` (all if `None`)."""
-    coefficients = spec.coefficients(w)
-    if start is not None:
-        coefficients = [columns(c, start, stop) for c in coefficients]
-        wx = wx[..., start:stop]
-    return multiplicative_integration(wx, uz, *coefficients, xp=xp)
+    """Eq. 4 for the gates in columns `start:stop` (all if `None`).
+
+    The coefficients of a column range are sliced once per call, by
+    `CellMath.prepare` (`w["coefficients", start, stop]`), not in the loop.
+    """
+    if start is None:
+        return multiplicative_integration(wx, uz, *spec.coefficients(w), xp=xp)
+    coefficients = w.get(("coefficients", start, stop))
+    if coefficients is None:
+        coefficients = [columns(c, start, stop) for c in spec.coefficients(w)]
+    return multiplicative_integration(wx[..., start:stop], uz, *coefficients, xp=xp)
 
 
 def _dropped(w, h):
     rmask = w.get("rmask")
     return h if rmask is None else h * rmask
+
+
+class PreviousStates:
+    """The sequence `h_(t-1)`, `[h_0, h_1, ..., h_(T-2)]`, without building it
+    (a copy of the whole `h` sequence): `dot` multiplies it by a sequence of
+    gradients in two products."""
+
+    def __init__(self, first, sequence):
+        self.first, self.sequence = first, sequence
+
+    @property
+    def units(self):
+        return self.first.shape[-1]
+
+    def dot(self, xp, w, d):
+        """`sum_t (rmask * h_(t-1))^T d_t`, the gradient of a product by
+        `U` (or `W_mh`) summed over all timesteps."""
+        return xp.tensordot(_dropped(w, self.first)[None], d[:1]) + xp.tensordot(
+            _dropped(w, self.sequence[:-1]), d[1:]
+        )
+
 
 
 class CellMath:
@@ -163,7 +193,7 @@ class CellMath:
     - `finish(xp, spec, w, xs, h_prev, saved, grads) -> (d_xs, d_w)`: the
       gradients of the sequences of `xs` (but `wx`) and of the recurrent
       weights, from every step's `saved` and `grads` stacked over time
-      (`h_prev` is the sequence of `h_(t-1)`).
+      (`h_prev`, a `PreviousStates`, is the sequence of `h_(t-1)`).
     """
 
     @staticmethod
@@ -191,7 +221,7 @@ class RNNMath(CellMath):
 
     @staticmethod
     def finish(xp, spec, w, xs, h_prev, saved, grads):
-        return {}, {"U": xp.tensordot(_dropped(w, h_prev), grads["duh"])}
+        return {}, {"U": h_prev.dot(xp, w, grads["duh"])}
 
 
 class LSTMMath(CellMath):
@@ -264,7 +294,7 @@ class LSTMMath(CellMath):
 
     @staticmethod
     def finish(xp, spec, w, xs, h_prev, saved, grads):
-        return {}, {"U": xp.tensordot(_dropped(w, h_prev), grads["duh"])}
+        return {}, {"U": h_prev.dot(xp, w, grads["duh"])}
 
 
 class MLSTMMath(LSTMMath):
@@ -298,7 +328,7 @@ class MLSTMMath(LSTMMath):
     def finish(xp, spec, w, xs, h_prev, saved, grads):
         d_w = {
             "U": xp.tensordot(grads["m"], grads["duh"]),
-            "Wmh": xp.tensordot(_dropped(w, h_prev), grads["dwmh"]),
+            "Wmh": h_prev.dot(xp, w, grads["dwmh"]),
         }
         return {"wmx": grads["dwmx"]}, d_w
 
@@ -318,11 +348,18 @@ class GRUMath(CellMath):
 
     @staticmethod
     def prepare(spec, w):
-        if spec.reset_after:
-            return w
         units = w["U"].shape[0]
-        # The reset gate sits between U_zr h and U_h: two products.
-        return {**w, "U_zr": w["U"][:, : 2 * units], "U_h": w["U"][:, 2 * units :]}
+        coefficients = spec.coefficients(w)
+        prepared = dict(w)
+        for start, stop in ((0, 2 * units), (2 * units, 3 * units)):
+            prepared["coefficients", start, stop] = [
+                columns(c, start, stop) for c in coefficients
+            ]
+        if not spec.reset_after:
+            # The reset gate sits between U_zr h and U_h: two products.
+            prepared["U_zr"] = w["U"][:, : 2 * units]
+            prepared["U_h"] = w["U"][:, 2 * units :]
+        return prepared
 
     @staticmethod
     def step(xp, spec, w, x, states, save):
@@ -404,18 +441,17 @@ class GRUMath(CellMath):
 
     @staticmethod
     def finish(xp, spec, w, xs, h_prev, saved, grads):
-        units = h_prev.shape[-1]
+        units = h_prev.units
         duh = grads["duh"]
-        hd = _dropped(w, h_prev)
         if spec.reset_after:
-            d_w = {"U": xp.tensordot(hd, duh)}
+            d_w = {"U": h_prev.dot(xp, w, duh)}
             if "b_rec" in w:
                 d_w["b_rec"] = xp.sum_leading(duh)
             return {}, d_w
         # [U_zr hd, U_h (r * hd)].
         d_u = xp.concat(
             [
-                xp.tensordot(hd, duh[..., : 2 * units]),
+                h_prev.dot(xp, w, duh[..., : 2 * units]),
                 xp.tensordot(grads["rh"], duh[..., 2 * units :]),
             ]
         )
@@ -467,6 +503,33 @@ def mi_step_gradients(xp, spec, w, wx, uz, dz):
     return scaled(mi_derivative_wx(uz, alpha, beta2, xp), dz), d_coefficients
 
 
+def project(xp, xs, w):
+    """The input projections of all timesteps, one product each (`wx = x W`,
+    and `wmx = x W_mx` for the mLSTM), where `xs` holds the inputs `x`."""
+    if "x" not in xs:
+        return dict(xs)
+    projected = {name: value for name, value in xs.items() if name != "x"}
+    projected["wx"] = xp.project(xs["x"], w["W"])
+    if "Wmx" in w:
+        projected["wmx"] = xp.project(xs["x"], w["Wmx"])
+    return projected
+
+
+def project_backward(xp, xs, w, d_projected):
+    """The gradients of `project`'s inputs: `(d_xs, d_w)`."""
+    if "x" not in xs:
+        return d_projected, {}
+    x = xs["x"]
+    d_xs = {name: value for name, value in d_projected.items() if name not in ("wx", "wmx")}
+    d_x = xp.project_back(d_projected["wx"], w["W"])
+    d_w = {"W": xp.tensordot(x, d_projected["wx"])}
+    if "wmx" in d_projected:
+        d_x = d_x + xp.project_back(d_projected["wmx"], w["Wmx"])
+        d_w["Wmx"] = xp.tensordot(x, d_projected["wmx"])
+    d_xs["x"] = d_x
+    return d_xs, d_w
+
+
 def forward_pass(xp, scan, spec, w, xs, states, keep=None, save=True):
     """Runs the recurrence over a sequence.
 
@@ -483,11 +546,12 @@ def forward_pass(xp, scan, spec, w, xs, states, keep=None, save=True):
         save: whether to return what the backward pass needs.
 
     Returns:
-        `(final_states, h_sequence)` if not `save`, else
-        `(final_states, (state_sequences, saved_sequences))`.
+        `(final_states, h_sequence)` if not `save`, else `(final_states,
+        (state_sequences, saved_sequences, projected_xs))`.
     """
+    projected = project(xp, xs, w)
     w = spec.math.prepare(spec, w)
-    elems = _elements(xs, keep)
+    elems = _elements(projected, keep)
 
     def body(carry, elem):
         new, saved = masked_step(
@@ -495,14 +559,18 @@ def forward_pass(xp, scan, spec, w, xs, states, keep=None, save=True):
         )
         return new, ((new, saved) if save else new[0])
 
-    return scan(body, tuple(states), elems)
+    finals, ys = scan(body, tuple(states), elems)
+    if not save:
+        return finals, ys
+    return finals, (*ys, projected)
 
 
 def backward_pass(xp, scan, spec, w, xs, states, keep, residuals, d_h, d_final, loop=None):
     """Backpropagation through time for `forward_pass`.
 
     Args:
-        residuals: `(state_sequences, saved_sequences)` from `forward_pass`.
+        residuals: `(state_sequences, saved_sequences, projected_xs)` from
+            `forward_pass`.
         d_h: the gradient of the loss with respect to the `h` sequence.
         d_final: the gradients with respect to the final states.
         loop: the backward loop, `backward_loop` by default (a backend may
@@ -512,22 +580,29 @@ def backward_pass(xp, scan, spec, w, xs, states, keep, residuals, d_h, d_final, 
         `(d_xs, d_states, d_w)`: the gradients of the input sequences, of the
         initial states and of the weights of `w` (`rmask` excluded).
     """
-    state_sequences, saved = residuals
-    w = spec.math.prepare(spec, w)
-    h_prev = xp.concat_time(states[0], state_sequences[0])
+    state_sequences, saved, projected = residuals
+    prepared = spec.math.prepare(spec, w)
+    h_prev = PreviousStates(states[0], state_sequences[0])
     d_states, totals, grads = (loop or backward_loop)(
-        xp, scan, spec, w, xs, states, keep, residuals, d_h, d_final
+        xp, scan, spec, prepared, projected, states, keep, (state_sequences, saved), d_h, d_final
     )
     d_wx = grads.pop("wx")
-    d_xs, d_w = spec.math.finish(xp, spec, w, xs, h_prev, saved, grads)
-    return {"wx": d_wx, **d_xs}, d_states, {**d_w, **totals}
+    d_projected, d_w = spec.math.finish(
+        xp, spec, prepared, projected, h_prev, saved, grads
+    )
+    d_xs, d_projections = project_backward(
+        xp, xs, w, {"wx": d_wx, **d_projected}
+    )
+    return d_xs, d_states, {**d_w, **totals, **d_projections}
 
 
 def backward_loop(xp, scan, spec, w, xs, states, keep, residuals, d_h, d_final):
     """The loop of `backward_pass`, from the last step to the first.
 
-    `w` is prepared (`CellMath.prepare`). Returns `(d_states, totals,
-    grads)`: the gradients of the initial states, those of `alpha`,
+    `w` is prepared (`CellMath.prepare`), `xs` projected (`project`),
+    `residuals` is `(state_sequences, saved_sequences)`. Returns
+    `(d_states, totals, grads)`: the gradients of the initial states, those
+    of `alpha`,
     `beta1`, `beta2` and `b` (`totals`), and the per-step `grads` stacked
     over time, with the gradient of `W x` as `grads["wx"]`.
     """

@@ -1,8 +1,21 @@
 """The fused MI recurrences on TensorFlow: graph `while_loop`s and a
 `tf.custom_gradient` whose gradient is the hand-written backpropagation
-through time of `keras_mi.backend.recurrence`."""
+through time of `keras_mi.backend.recurrence`.
+
+Where no gradient tape is recording (inference, for example Keras'
+`predict`), the forward loop runs alone and keeps nothing for a backward
+pass; should a gradient of it still be asked for, TensorFlow differentiates
+that loop itself (same numbers, slower).
+"""
 
 import tensorflow as tf
+
+try:  # Whether a gradient tape records (also while a tf.function traces).
+    from tensorflow.python.eager.record import could_possibly_record
+except ImportError:  # pragma: no cover - older or newer TensorFlow
+
+    def could_possibly_record():
+        return True
 
 from keras_mi.backend import recurrence
 
@@ -33,6 +46,15 @@ class TensorFlowOps:
     @staticmethod
     def concat(tensors):
         return tf.concat(tensors, axis=-1)
+
+
+    @staticmethod
+    def project(x, weight):
+        return tf.tensordot(x, weight, axes=[[2], [0]])
+
+    @staticmethod
+    def project_back(d, weight):
+        return tf.tensordot(d, weight, axes=[[2], [1]])
 
     @staticmethod
     def concat_time(first, sequence):
@@ -84,6 +106,11 @@ def scan(fn, carry, elems, reverse=False):
 
 def fused_recurrence(spec, xs, states, w, keep=None):
     """Runs `spec` over the sequences `xs`; see `keras_mi.backend`."""
+    if not could_possibly_record():
+        finals, h_sequence = recurrence.forward_pass(
+            TensorFlowOps, scan, spec, w, xs, states, keep, save=False
+        )
+        return (h_sequence, *finals)
     x_names, w_names = list(xs), list(w)
     count, state_count = len(x_names), spec.state_count
 

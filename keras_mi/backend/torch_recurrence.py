@@ -64,6 +64,19 @@ class TorchOps:
     def concat(tensors):
         return torch.cat(tensors, dim=-1)
 
+
+    def project(self, x, weight):
+        """`x @ weight` for a `(T, B, n)` sequence, into a pooled buffer."""
+        steps, batch, features = x.shape
+        out = POOL.take((steps, batch, weight.shape[1]), x)
+        torch.mm(x.reshape(-1, features), weight, out=out.view(-1, weight.shape[1]))
+        return out
+
+    def project_back(self, d, weight):
+        """`d @ weight^T` for a `(T, B, n)` sequence."""
+        steps, batch, width = d.shape
+        return self.matmul(d.reshape(-1, width), weight.t()).view(steps, batch, -1)
+
     @staticmethod
     def concat_time(first, sequence):
         return torch.cat([first.unsqueeze(0), sequence[:-1]], dim=0)
@@ -149,21 +162,59 @@ def scan(fn, carry, elems, reverse=False):
 
 
 # The C++ loops: codes of the cell kinds and activations, and the matrices
-# each kind multiplies by (after `CellMath.prepare`).
+# each kind multiplies by (after `CellMath.prepare`), in the C++ order.
 KERNEL_KINDS = {"rnn": 0, "lstm": 1, "gru": 2, "mlstm": 3}
 KERNEL_ACTIVATIONS = {"tanh": 0, "sigmoid": 1, "relu": 2, "linear": 3}
 
 
 def _kernel_matrices(spec):
     if spec.kind == "mlstm":
-        return ("U", "Wmh")
+        return ("W", "U", "Wmx", "Wmh")
     if spec.kind == "gru" and not spec.reset_after:
-        return ("U_zr", "U_h")
-    return ("U",)
+        return ("W", "U_zr", "U_h")
+    return ("W", "U")
 
 
-def _kernels_for(spec, tensors):
+class BufferPool:
+    """Large buffers of the C++ loops, kept from one call to the next.
+
+    A fresh buffer of tens of MB costs its page faults at every call (the
+    C library returns large blocks to the system when they are freed): at
+    (B, T, units) = (32, 100, 256) that was 12 ms of a 20 ms forward pass.
+    Only buffers no caller ever sees are pooled (what the forward pass saves
+    for the backward pass, and the backward pass' own scratch), at most
+    `per_shape` of each shape; `clear()` frees them.
+    """
+
+    def __init__(self, per_shape=4):
+        self.per_shape = per_shape
+        self._free = {}
+
+    def take(self, shape, like):
+        free = self._free.get((tuple(shape), like.dtype))
+        if free:
+            return free.pop()
+        return like.new_empty(shape)
+
+    def give(self, *tensors):
+        for tensor in tensors:
+            if tensor is None:
+                continue
+            free = self._free.setdefault((tuple(tensor.shape), tensor.dtype), [])
+            if len(free) < self.per_shape:
+                free.append(tensor)
+
+    def clear(self):
+        self._free.clear()
+
+
+POOL = BufferPool()
+
+
+def _kernels_for(spec, xs, tensors):
     """The C++ module if it covers this call, else `None`."""
+    if "x" not in xs:
+        return None
     if spec.kind != "rnn" and (
         spec.activation != "tanh" or spec.recurrent_activation != "sigmoid"
     ):
@@ -173,32 +224,43 @@ def _kernels_for(spec, tensors):
     return torch_kernels.load()
 
 
-def _kernel_common(spec, xs, states, w):
-    """The arguments every call of the C++ loops takes."""
-    two_states = spec.state_count == 2
-    wx = xs["wx"].contiguous()
+def _kernel_arguments(spec, xs, states, w):
+    """What every call of the C++ loops takes: the inputs, the initial
+    states and the coefficients of Eq. 4 as vectors."""
+    x = xs["x"].contiguous()
+    width = w["U"].shape[-1]
     coefficients = []
     for value in spec.coefficients(w):
         if value is None or isinstance(value, Number):
-            value = torch.full((wx.shape[-1],), float(value or 0.0), dtype=wx.dtype)
+            value = torch.full((width,), float(value or 0.0), dtype=x.dtype)
         coefficients.append(value.contiguous())
-    wmx = xs["wmx"].contiguous() if "wmx" in xs else None
-    c0 = states[1] if two_states else None
-    return wx, wmx, states[0], c0, coefficients
+    c0 = states[1] if spec.state_count == 2 else None
+    return x, states[0], c0, coefficients
 
 
 def _kernel_forward(module, spec, xs, states, w, keep, save):
     """`forward_pass` by the C++ loop: same results."""
     prepared = spec.math.prepare(spec, w)
     matrices = [prepared[name].contiguous() for name in _kernel_matrices(spec)]
-    packed = [_pack(matrix, states[0]) for matrix in matrices]
-    wx, wmx, h0, c0, coefficients = _kernel_common(spec, xs, states, w)
+    x, h0, c0, coefficients = _kernel_arguments(spec, xs, states, w)
+    packed = [_pack(matrix, x[0]) for matrix in matrices]
+    steps, batch, units = x.shape[0], x.shape[1], h0.shape[-1]
+    width = coefficients[0].shape[0]
+    out = [None] * 4
+    if save:
+        out = [
+            POOL.take((steps, batch, units), x) if spec.state_count == 2 else None,
+            POOL.take((steps, batch, width), x) if spec.kind != "rnn" else None,
+            POOL.take((steps, batch, width), x),
+            POOL.take((steps, batch, units), x)
+            if spec.kind == "mlstm" or (spec.kind == "gru" and spec.reset_after)
+            else None,
+        ]
     outputs = module.forward(
         KERNEL_KINDS[spec.kind],
         KERNEL_ACTIVATIONS[spec.activation],
         spec.reset_after,
-        wx,
-        wmx,
+        x,
         h0,
         c0,
         matrices,
@@ -208,9 +270,11 @@ def _kernel_forward(module, spec, xs, states, w, keep, save):
         w.get("rmask"),
         None if keep is None else keep[..., 0],
         save,
+        out,
     )
     count = spec.state_count
-    h_sequence, finals, rest = outputs[0], tuple(outputs[1 : 1 + count]), outputs[1 + count :]
+    h_sequence, finals = outputs[0], tuple(outputs[1 : 1 + count])
+    rest = list(outputs[1 + count :])
     if not save:
         return finals, h_sequence
     state_sequences = (h_sequence,)
@@ -222,17 +286,47 @@ def _kernel_forward(module, spec, xs, states, w, keep, save):
     saved["uz"] = rest.pop(0)
     if rest:
         saved["wmh" if spec.kind == "mlstm" else "uh_h"] = rest.pop(0)
-    return finals, (state_sequences, saved)
+    # The projections are never stored: the backward loop computes them
+    # again from the inputs.
+    return finals, (state_sequences, saved, dict(xs))
 
 
-def _kernel_backward_loop(module):
-    """`recurrence.backward_loop` by the C++ loop: same results."""
+def _kernel_backward_loop(module, scratch):
+    """`recurrence.backward_loop` by the C++ loop: same results. It writes
+    the per-step gradients over what the forward pass saved (the gates
+    receive d W x, uz receives d uh); the pooled buffers it hands out are
+    listed in `scratch` (to give back once the weight gradients are
+    computed from them)."""
 
     def loop(xp, scan, spec, w, xs, states, keep, residuals, d_h, d_final):
         state_sequences, saved = residuals
-        matrices = [w[name].t().contiguous() for name in _kernel_matrices(spec)]
-        packed = [_pack(matrix, states[0]) for matrix in matrices]
-        wx, wmx, h0, c0, coefficients = _kernel_common(spec, xs, states, w)
+        names = _kernel_matrices(spec)
+        matrices = [w[name].contiguous() for name in names]
+        transposed = [w[name].t().contiguous() for name in names]
+        x, h0, c0, coefficients = _kernel_arguments(spec, xs, states, w)
+        # Products by W, W_mx (input projections, again) and by the
+        # transposed recurrent matrices.
+        packed = [
+            _pack(m, x[0]) if name in ("W", "Wmx") else None
+            for name, m in zip(names, matrices)
+        ]
+        packed_t = [
+            None if name in ("W", "Wmx") else _pack(m, x[0])
+            for name, m in zip(names, transposed)
+        ]
+        steps, batch, units = x.shape[0], x.shape[1], h0.shape[-1]
+        width = coefficients[0].shape[0]
+        mlstm = spec.kind == "mlstm"
+        out = [
+            POOL.take((steps, batch, width), x) if spec.kind == "rnn" else None,
+            POOL.take((steps, batch, units), x) if mlstm else None,
+            POOL.take((steps, batch, units), x) if mlstm else None,
+            POOL.take((steps, batch, units), x) if mlstm else None,
+            POOL.take((steps, batch, units), x)
+            if spec.kind == "gru" and not spec.reset_after
+            else None,
+        ]
+        scratch.extend(buffer for buffer in out if buffer is not None)
         extra = [saved[name] for name in ("wmh", "uh_h") if name in saved]
         residual_list = (
             list(state_sequences[1:])
@@ -244,12 +338,13 @@ def _kernel_backward_loop(module):
             KERNEL_KINDS[spec.kind],
             KERNEL_ACTIVATIONS[spec.activation],
             spec.reset_after,
-            wx,
-            wmx,
+            x,
             h0,
             c0,
             matrices,
             packed,
+            transposed,
+            packed_t,
             *coefficients,
             w.get("rmask"),
             None if keep is None else keep[..., 0],
@@ -258,19 +353,27 @@ def _kernel_backward_loop(module):
             d_h,
             d_final[0],
             d_final[1] if len(d_final) > 1 else None,
+            out,
         )
         count = spec.state_count
         d_states, rest = tuple(outputs[:count]), outputs[count:]
         grads = {"wx": rest[0], "duh": rest[1]}
         sums = dict(zip(("alpha", "beta1", "beta2", "bias"), rest[2:6]))
         totals = {name: sums[name] for name in recurrence.coefficient_names(spec, w)}
-        if spec.kind == "mlstm":
+        if mlstm:
             grads.update(m=rest[6], dwmh=rest[7], dwmx=rest[8])
         elif spec.kind == "gru" and not spec.reset_after:
             grads["rh"] = rest[6]
         return d_states, totals, grads
 
     return loop
+
+
+def _eager(function):
+    """Runs `function` outside any torch.compile graph (its C++ loops and
+    oneDNN calls are not traceable)."""
+    disable = getattr(getattr(torch, "compiler", None), "disable", None)
+    return function if disable is None else disable(function)
 
 
 class FusedRecurrence(torch.autograd.Function):
@@ -280,7 +383,7 @@ class FusedRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec, x_names, w_names, keep, *tensors):
         xs, states, w = _unpack(spec, x_names, w_names, tensors)
-        kernels = _kernels_for(spec, tensors)
+        kernels = _kernels_for(spec, xs, tensors)
         if kernels is not None:
             finals, residuals = _kernel_forward(kernels, spec, xs, states, w, keep, True)
         else:
@@ -298,31 +401,54 @@ class FusedRecurrence(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, d_h, *d_final):
-        spec = ctx.spec
-        xs, states, w = _unpack(spec, ctx.x_names, ctx.w_names, ctx.saved_tensors)
-        d_xs, d_states, d_w = recurrence.backward_pass(
-            TorchOps(),
-            scan,
-            spec,
-            w,
-            xs,
-            states,
-            ctx.keep,
-            ctx.residuals,
-            d_h,
-            d_final,
-            loop=None if ctx.kernels is None else _kernel_backward_loop(ctx.kernels),
+        return _backward(ctx, d_h, *d_final)
+
+
+@_eager
+def _backward(ctx, d_h, *d_final):
+    """The backward pass of `FusedRecurrence`."""
+    if ctx.residuals is None:
+        raise RuntimeError(
+            "The fused recurrence of keras_mi runs its backward pass once "
+            "per forward pass (what it saved is reused afterwards), so "
+            "`retain_graph=True` with a second backward pass is not "
+            "supported; create the layer with use_fused=False for that."
         )
-        ctx.residuals = None
-        return (
-            None,
-            None,
-            None,
-            None,
-            *[d_xs.get(name) for name in ctx.x_names],
-            *d_states,
-            *[d_w.get(name) for name in ctx.w_names],
-        )
+    spec = ctx.spec
+    xs, states, w = _unpack(spec, ctx.x_names, ctx.w_names, ctx.saved_tensors)
+    scratch = []
+    loop = None
+    if ctx.kernels is not None:
+        loop = _kernel_backward_loop(ctx.kernels, scratch)
+    residuals, ctx.residuals = ctx.residuals, None
+    d_xs, d_states, d_w = recurrence.backward_pass(
+        TorchOps(),
+        scan,
+        spec,
+        w,
+        xs,
+        states,
+        ctx.keep,
+        residuals,
+        d_h,
+        d_final,
+        loop=loop,
+    )
+    # What the loops saved or used internally goes back to the pool
+    # (never the outputs, nor the caller's tensors).
+    state_sequences, saved, projected = residuals
+    POOL.give(*state_sequences[1:], *saved.values(), *scratch)
+    if "x" in xs:
+        POOL.give(*(v for k, v in projected.items() if k in ("wx", "wmx")))
+    return (
+        None,
+        None,
+        None,
+        None,
+        *[d_xs.get(name) for name in ctx.x_names],
+        *d_states,
+        *[d_w.get(name) for name in ctx.w_names],
+    )
 
 
 def _unpack(spec, x_names, w_names, tensors):
@@ -342,7 +468,7 @@ def fused_recurrence(spec, xs, states, w, keep=None):
         )
     tensors = [*xs.values(), *states, *w.values()]
     if not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
-        kernels = _kernels_for(spec, tensors)
+        kernels = _kernels_for(spec, xs, tensors)
         if kernels is not None:
             finals, h_sequence = _kernel_forward(kernels, spec, xs, states, w, keep, False)
         else:

@@ -230,9 +230,18 @@ class MICellBase(keras.layers.Layer, DropoutRNNCell):
         )
 
     def fused_weights(self):
-        """The weights the fused loop uses besides `U` (see
-        `keras_mi.backend.fused_recurrence`), in the compute dtype."""
-        return {}
+        """The weights of the fused loop (see
+        `keras_mi.backend.fused_recurrence`), in the compute dtype: `W`,
+        `U`, the MI coefficients (general mode) and `bias` (Eq. 4's `b`)."""
+        weights = {"W": self.kernel, "U": self.recurrent_kernel}
+        if self.integration == "general":
+            weights.update(alpha=self.alpha, beta1=self.beta1, beta2=self.beta2)
+        if self.input_bias() is not None:
+            weights["bias"] = self.input_bias()
+        return {
+            name: ops.cast(value, self.compute_dtype)
+            for name, value in weights.items()
+        }
 
     def activation_name(self, argument):
         """The name of the activation in `argument`, if the fused loop
@@ -484,7 +493,6 @@ class MISequenceBase(keras.layers.RNN):
         `keras_mi.backend.fused_recurrence`); same numbers as the loops."""
         cell = self.cell
         spec = cell.fused_recurrence()
-        dtype = cell.compute_dtype
         keep = None
         if mask is not None:
             keep = ops.expand_dims(ops.transpose(ops.cast(mask, "bool")), -1)
@@ -492,18 +500,11 @@ class MISequenceBase(keras.layers.RNN):
             # Reversing the (narrow) inputs is cheaper than their projection.
             sequences = ops.flip(sequences, axis=1)
             keep = None if keep is None else ops.flip(keep, axis=0)
-        terms = cell.project_inputs(
-            ops.transpose(sequences, (1, 0, 2)), training=training, time_major=True
+        inputs = cell.dropped_inputs(
+            ops.transpose(sequences, (1, 0, 2)), training, time_major=True
         )
-        xs = {"wx": terms[0]}
-        if len(terms) > 1:
-            xs["wmx"] = terms[1]
-        w = {"U": ops.cast(cell.recurrent_kernel, dtype), **cell.fused_weights()}
-        if cell.integration == "general":
-            for name in COEFFICIENTS:
-                w[name] = ops.cast(getattr(cell, name), dtype)
-        if cell.input_bias() is not None:
-            w["bias"] = ops.cast(cell.input_bias(), dtype)
+        xs = {"x": inputs}
+        w = cell.fused_weights()
         if training and cell.recurrent_dropout > 0.0:
             w["rmask"] = cell.get_recurrent_dropout_mask(initial_state[0])
         h_sequence, *states = mi_backend.fused_recurrence(

@@ -112,10 +112,11 @@ class MIGRUCell(base.MICellBase):
         )
 
     def fused_weights(self):
+        weights = super().fused_weights()
         recurrent_bias = self.split_bias()[1]
-        if recurrent_bias is None:
-            return {}
-        return {"b_rec": ops.cast(recurrent_bias, self.compute_dtype)}
+        if recurrent_bias is not None:
+            weights["b_rec"] = ops.cast(recurrent_bias, self.compute_dtype)
+        return weights
 
     def recurrent_step(self, terms, states, training=False):
         nested = isinstance(states, (list, tuple))

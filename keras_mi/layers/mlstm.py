@@ -122,9 +122,13 @@ class MLSTMCell(MILSTMCell):
     fused_kind = "mlstm"
 
     def fused_weights(self):
-        return {
-            "Wmh": ops.cast(self.multiplicative_recurrent_kernel, self.compute_dtype)
-        }
+        weights = super().fused_weights()
+        for name, variable in (
+            ("Wmx", self.multiplicative_kernel),
+            ("Wmh", self.multiplicative_recurrent_kernel),
+        ):
+            weights[name] = ops.cast(variable, self.compute_dtype)
+        return weights
 
     def project_inputs(self, inputs, training=False, time_major=False):
         """`[W x, W_mx x]`: both input projections, with one dropout mask."""

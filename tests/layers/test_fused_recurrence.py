@@ -309,3 +309,22 @@ def test_torch_eager_loops_equal_step_loop(name, rng, monkeypatch):
         recurrent_dropout=0.3,
         seed=5,
     )
+
+
+@pytest.mark.skipif(not TORCH, reason="PyTorch's autograd")
+def test_torch_second_backward_pass_is_a_clear_error(rng):
+    """The backward pass reuses what the forward pass saved: a second one
+    through the same graph (retain_graph=True) raises, naming the way out."""
+    import torch
+
+    layer = MILSTM(UNITS)
+    x = torch.tensor(rng.normal(size=(BATCH, TIMESTEPS, FEATURES)).astype("float32"))
+    loss = layer(x).sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="use_fused=False"):
+        loss.backward()
+    twin = MILSTM(UNITS, use_fused=False)
+    twin.build(x.shape)
+    loss = twin(x).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
