@@ -24,6 +24,10 @@ BARRIER = bool(int(os.environ.get('BARRIER', '0')))
 class JaxOps:
     """The array namespace `xp` of `keras_mi.backend.recurrence`."""
 
+    # The input projections step by step, inside the loops: XLA on the CPU
+    # ran a stored (T, B, G) projection slower (and it costs memory).
+    projects_in_loop = True
+
     multiply = staticmethod(jnp.multiply)
     add = staticmethod(jnp.add)
 

@@ -503,9 +503,17 @@ def mi_step_gradients(xp, spec, w, wx, uz, dz):
     return scaled(mi_derivative_wx(uz, alpha, beta2, xp), dz), d_coefficients
 
 
+def projects_in_loop(xp, xs):
+    """Whether the loops compute the input projections step by step (the
+    backend's choice, `xp.projects_in_loop`): nothing of size `(T, B, G)` is
+    then stored, and the backward loop computes them again."""
+    return "x" in xs and getattr(xp, "projects_in_loop", False)
+
+
 def project(xp, xs, w):
     """The input projections of all timesteps, one product each (`wx = x W`,
-    and `wmx = x W_mx` for the mLSTM), where `xs` holds the inputs `x`."""
+    and `wmx = x W_mx` for the mLSTM), where `xs` holds the inputs `x`; for
+    a backend that `projects_in_loop`, those of one step."""
     if "x" not in xs:
         return dict(xs)
     projected = {name: value for name, value in xs.items() if name != "x"}
@@ -549,13 +557,15 @@ def forward_pass(xp, scan, spec, w, xs, states, keep=None, save=True):
         `(final_states, h_sequence)` if not `save`, else `(final_states,
         (state_sequences, saved_sequences, projected_xs))`.
     """
-    projected = project(xp, xs, w)
-    w = spec.math.prepare(spec, w)
+    in_loop = projects_in_loop(xp, xs)
+    projected = xs if in_loop else project(xp, xs, w)
+    prepared = spec.math.prepare(spec, w)
     elems = _elements(projected, keep)
 
     def body(carry, elem):
+        x = project(xp, elem["x"], w) if in_loop else elem["x"]
         new, saved = masked_step(
-            xp, spec, w, elem["x"], elem.get("keep"), carry, save
+            xp, spec, prepared, x, elem.get("keep"), carry, save
         )
         return new, ((new, saved) if save else new[0])
 
@@ -607,6 +617,7 @@ def backward_loop(xp, scan, spec, w, xs, states, keep, residuals, d_h, d_final):
     over time, with the gradient of `W x` as `grads["wx"]`.
     """
     state_sequences, saved = residuals
+    in_loop = projects_in_loop(xp, xs)
     # The backward steps multiply by the transposed matrices ("U.T"), made
     # once, before the loop.
     w = {**w, **{f"{name}.T": xp.transpose(w[name]) for name in MATRICES if name in w}}
@@ -622,6 +633,8 @@ def backward_loop(xp, scan, spec, w, xs, states, keep, residuals, d_h, d_final):
         d_new, totals = carry
         d_new = (d_new[0] + elem["d_h"],) + tuple(d_new[1:])
         x, saved_t = elem["x"], elem["saved"]
+        if in_loop:
+            x = project(xp, x, w)
         d_prev, grads = masked_step_backward(
             xp,
             spec,

@@ -23,6 +23,10 @@ from keras_mi.backend import recurrence
 class TensorFlowOps:
     """The array namespace `xp` of `keras_mi.backend.recurrence`."""
 
+    # In training, the input projections step by step inside the loops: no
+    # (T, B, G) projection is kept for the backward pass.
+    projects_in_loop = True
+
     multiply = staticmethod(tf.multiply)
     add = staticmethod(tf.add)
 
@@ -50,6 +54,8 @@ class TensorFlowOps:
 
     @staticmethod
     def project(x, weight):
+        if len(x.shape) == 2:
+            return tf.matmul(x, weight)
         return tf.tensordot(x, weight, axes=[[2], [0]])
 
     @staticmethod
@@ -67,6 +73,12 @@ class TensorFlowOps:
     @staticmethod
     def sum_leading(a):
         return tf.reduce_sum(a, axis=[0, 1])
+
+
+class TensorFlowInferenceOps(TensorFlowOps):
+    """Without a backward pass, one product for all steps was faster."""
+
+    projects_in_loop = False
 
 
 def scan(fn, carry, elems, reverse=False):
@@ -108,7 +120,7 @@ def fused_recurrence(spec, xs, states, w, keep=None):
     """Runs `spec` over the sequences `xs`; see `keras_mi.backend`."""
     if not could_possibly_record():
         finals, h_sequence = recurrence.forward_pass(
-            TensorFlowOps, scan, spec, w, xs, states, keep, save=False
+            TensorFlowInferenceOps, scan, spec, w, xs, states, keep, save=False
         )
         return (h_sequence, *finals)
     x_names, w_names = list(xs), list(w)
