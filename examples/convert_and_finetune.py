@@ -1,7 +1,7 @@
 """Train a Keras LSTM, convert it into an MI-LSTM with the same outputs, and
 fine-tune it: the multiplicative term grows from zero.
 
-    python examples/convert_and_finetune.py [--epochs 3]
+    .venv/bin/python examples/convert_and_finetune.py [--epochs 3]
 """
 
 import argparse

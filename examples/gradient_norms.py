@@ -4,18 +4,20 @@ loss of the prediction at the last step of 50), with saturation and
 input/recurrent scale, logged to TensorBoard while both train with
 `model.fit` on the embedded corpus.
 
-    python examples/gradient_norms.py [--steps 200] [--log-dir runs/fig1]
-    tensorboard --logdir runs/fig1
+    .venv/bin/python examples/gradient_norms.py [--steps 300] [--run-dir runs/gradient_norms]
+    .venv/bin/python -m tensorboard.main --logdir runs/gradient_norms
 
-Writes `FIGURE` (default docs/images/gradient_norms.png): the logged
-`log ||dC/dh_t||` at t = 0, 5, 10 over training, read back from the event
-files, and
-`docs/images/tensorboard_scale_profile.png`, the `scale/profile` image exactly
-as TensorBoard stores and shows it.
+Writes, in the run directory: the TensorBoard logs of both models,
+`gradient_norms.png` (the logged `log ||dC/dh_t||` at t = 0, 5, 10 over
+training, read back from the event files) and
+`tensorboard_scale_profile.png` (the `scale/profile` image exactly as
+TensorBoard stores and shows it). `--docs` also copies both figures into
+docs/images, where the documentation shows them.
 """
 
 import argparse
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -64,7 +66,10 @@ def train(kind, args, probe, log_dir):
         ActivationMonitor(log_dir, (probe[0],), every_n_batches=every),
         ScaleMonitor(log_dir, (probe[0],), every_n_batches=every),
     ]
-    model.fit(data, steps_per_epoch=args.steps, epochs=1, callbacks=callbacks, verbose=0)
+    model.fit(
+        data, steps_per_epoch=args.steps, epochs=1, callbacks=callbacks, verbose=0,
+        shuffle=False,  # the tf.data pipeline shuffles
+    )
     return callbacks[1].gradient_norms()
 
 
@@ -91,47 +96,71 @@ def read_profiles(log_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--units", type=int, default=128)
-    parser.add_argument("--sequence-length", type=int, default=50)
-    parser.add_argument("--log-dir", default=os.path.join("runs", "fig1"))
-    parser.add_argument("--figure", default=os.path.join("docs", "images", "gradient_norms.png"))
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--steps", type=int, default=300, help="training steps per model")
+    parser.add_argument("--units", type=int, default=128, help="recurrent units")
+    parser.add_argument("--sequence-length", type=int, default=50, help="characters per window")
+    parser.add_argument(
+        "--run-dir",
+        default=os.path.join("runs", "gradient_norms"),
+        help="where the logs and figures are written",
+    )
+    parser.add_argument(
+        "--docs",
+        action="store_true",
+        help="also copy the figures into --docs-dir (regenerates the documentation's images)",
+    )
+    parser.add_argument("--docs-dir", default=os.path.join("docs", "images"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     x, y = next(iter(byte_windows(embedded_corpus_files("validation"), args.sequence_length, 16)))
     probe = (np.asarray(x), np.asarray(y))
     norms = {}
     for kind in LAYERS:
-        log_dir = os.path.join(args.log_dir, kind)
+        log_dir = os.path.join(args.run_dir, kind)
         norms[kind] = train(kind, args, probe, log_dir)
         print(
             f"{kind}: log ||dC/dh_t|| after training at t=0, 5, 10, T-1: "
             + ", ".join(f"{np.log(norms[kind][t]):.2f}" for t in (*PLOTTED_STEPS, -1))
         )
-    if args.figure:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        os.makedirs(os.path.dirname(args.figure) or ".", exist_ok=True)
-        figure, axis = plt.subplots(figsize=(6, 3.5))
-        for kind, style in zip(LAYERS, ("-", "--")):
-            curves, _ = read_profiles(os.path.join(args.log_dir, kind))
-            for t, (steps, values) in curves.items():
-                axis.plot(steps, values, style, marker=".", label=f"{kind}, t={t}")
-        axis.set_xlabel("training step")
-        axis.set_ylabel("log ||dC/dh_t||")
-        axis.set_title(f"loss at the last of {args.sequence_length} steps")
-        axis.legend()
-        axis.grid(alpha=0.3)
-        figure.tight_layout()
-        figure.savefig(args.figure, dpi=100)
-        plt.close(figure)
-        _, png = read_profiles(os.path.join(args.log_dir, "lin-MI-RNN"))
-        with open(os.path.join(os.path.dirname(args.figure), "tensorboard_scale_profile.png"), "wb") as handle:
-            handle.write(png)
+    figures = draw(args)
+    print("figures: " + ", ".join(figures))
+    if args.docs:
+        os.makedirs(args.docs_dir, exist_ok=True)
+        for path in figures:
+            shutil.copy(path, os.path.join(args.docs_dir, os.path.basename(path)))
+        print(f"copied into {args.docs_dir}")
     return norms
+
+
+def draw(args):
+    """The two figures, written into the run directory; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(args.run_dir, exist_ok=True)
+    curve_path = os.path.join(args.run_dir, "gradient_norms.png")
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for kind, style in zip(LAYERS, ("-", "--")):
+        curves, _ = read_profiles(os.path.join(args.run_dir, kind))
+        for t, (steps, values) in curves.items():
+            axis.plot(steps, values, style, marker=".", label=f"{kind}, t={t}")
+    axis.set_xlabel("training step")
+    axis.set_ylabel("log ||dC/dh_t||")
+    axis.set_title(f"loss at the last of {args.sequence_length} steps")
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    axis.grid(alpha=0.3)
+    figure.savefig(curve_path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    _, png = read_profiles(os.path.join(args.run_dir, "lin-MI-RNN"))
+    profile_path = os.path.join(args.run_dir, "tensorboard_scale_profile.png")
+    with open(profile_path, "wb") as handle:
+        handle.write(png)
+    return [curve_path, profile_path]
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Fine-tuning it then lets the multiplicative term grow from zero.
 """
 
 import keras
+import numpy as np
 
 from keras_mi.layers import MIGRU, MILSTM, MIRNN, MIGRUCell, MILSTMCell, MIRNNCell
 
@@ -39,11 +40,18 @@ def _convert_cell(cell):
     return target
 
 
+def _copied(values):
+    """Independent NumPy copies of weight values: a converted model never
+    shares an array with its source (on JAX, a model that runs donates its
+    arrays, which would delete the other model's)."""
+    return [np.array(keras.ops.convert_to_numpy(value), copy=True) for value in values]
+
+
 def _copy_weights(source_cell, target_cell):
     for name in ("kernel", "recurrent_kernel", "bias"):
         source = getattr(source_cell, name, None)
         if source is not None:
-            getattr(target_cell, name).assign(source.value)
+            getattr(target_cell, name).assign(_copied([source.value])[0])
 
 
 def _convert_sequence_layer(layer, target_class):
@@ -75,8 +83,8 @@ def _convert_bidirectional(layer):
     )
     if layer.built:
         target.build(_built_input_shape(layer.forward_layer))
-        target.forward_layer.set_weights(forward.get_weights())
-        target.backward_layer.set_weights(backward.get_weights())
+        target.forward_layer.set_weights(_copied(forward.get_weights()))
+        target.backward_layer.set_weights(_copied(backward.get_weights()))
     return target
 
 
@@ -173,5 +181,7 @@ def convert_model(model):
     converted = keras.models.clone_model(model, clone_function=clone)
     for source in model.layers:
         if not _is_convertible(source) and source.weights:
-            converted.get_layer(source.name).set_weights(source.get_weights())
+            converted.get_layer(source.name).set_weights(
+                _copied(source.get_weights())
+            )
     return converted

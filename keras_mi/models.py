@@ -1,8 +1,9 @@
 """Character-level language models built from MI or Keras recurrent layers."""
 
 import keras
+import numpy as np
 
-from keras_mi.data import VOCABULARY_SIZE
+from keras_mi.data.corpus import VOCABULARY_SIZE
 from keras_mi.layers import (
     MIGRU,
     MILSTM,
@@ -110,3 +111,79 @@ def multiplicative_embedding_model(
     )([h, h])
     logits = embedding(output_embedding, reverse=True)
     return keras.Model(inputs, logits, name=f"{cell}_multiplicative_embedding_lm")
+
+
+def stateful_copy(model):
+    """A copy of a functional model that reads one sequence at a time and
+    keeps the state of each recurrent layer from one call to the next.
+
+    Every `keras.layers.RNN` (the keras_mi layers included) becomes
+    `stateful=True` with a batch of one, and the weights are copied, so that
+    calling the copy on a sequence and then on its continuation gives what
+    the original gives on the whole sequence. Generating text then costs one
+    step per character instead of a pass over the whole context.
+
+    Args:
+        model: a functional `keras.Model` (for example from
+            `char_language_model`).
+
+    Returns:
+        A new model; reset its state with `reset_states()` on its recurrent
+        layers.
+    """
+    config = model.get_config()
+    for layer in config["layers"]:
+        # Each layer builds again when the copy is assembled, for a batch of
+        # one (a stateful layer needs its batch size at build time).
+        layer.pop("build_config", None)
+        layer_config = layer["config"]
+        if layer["class_name"] == "InputLayer":
+            layer_config["batch_shape"] = [1, *layer_config["batch_shape"][1:]]
+        elif "stateful" in layer_config:
+            layer_config["stateful"] = True
+    copy = model.__class__.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def sample_symbols(model, prime, length, temperature=1.0, seed=0, on_symbol=None):
+    """Generates `length` symbols after `prime`, one step per symbol.
+
+    Runs a `stateful_copy` of `model`: the prime once, then each sampled
+    symbol, carrying the recurrent state. Each symbol is drawn from
+    `softmax(logits / temperature)` with `numpy.random.default_rng(seed)`.
+
+    Args:
+        model: a language model mapping `(batch, time)` ids to logits.
+        prime: non-empty list of int ids.
+        length: number of symbols to generate.
+        temperature: positive float; lower is greedier.
+        seed: int seed of the draws.
+        on_symbol: called with each id as soon as it is drawn (streaming).
+
+    Returns:
+        The generated ids (a list of ints, without the prime).
+    """
+    if not prime:
+        raise ValueError("Received an empty `prime`: give at least one symbol.")
+    check_positive_int("length", length)
+    stepper = stateful_copy(model)
+    rng = np.random.default_rng(seed)
+    logits = stepper.predict_on_batch(np.asarray([prime], dtype="int32"))[0, -1]
+    generated = []
+    while True:
+        symbol = draw(logits, temperature, rng)
+        generated.append(symbol)
+        if on_symbol is not None:
+            on_symbol(symbol)
+        if len(generated) == length:
+            return generated
+        logits = stepper.predict_on_batch(np.asarray([[symbol]], dtype="int32"))[0, -1]
+
+
+def draw(logits, temperature, rng):
+    """One symbol from `softmax(logits / temperature)`, drawn with `rng`."""
+    scaled = np.asarray(logits, dtype="float64") / max(temperature, 1e-6)
+    probabilities = np.exp(scaled - scaled.max())
+    probabilities /= probabilities.sum()
+    return int(rng.choice(len(probabilities), p=probabilities))

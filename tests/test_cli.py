@@ -1,6 +1,7 @@
 """The keras-mi command on a tiny corpus: train, evaluate, sample."""
 
 import os
+import warnings
 
 import pytest
 
@@ -19,14 +20,24 @@ def tiny_corpus(tmp_path):
 def test_train_evaluate_sample(tiny_corpus, tmp_path, capsys):
     run_dir = str(tmp_path / "run")
     common = ["--dataset", tiny_corpus, "--sequence-length", "8", "--batch-size", "2"]
-    code = cli.main(
-        ["train", "--cell", "milstm", "--units", "8", "--embedding-dim", "4",
-         "--epochs", "2", "--steps-per-epoch", "3", "--validation-steps", "1",
-         "--test-steps", "1", "--run-dir", run_dir, "--verbose", "0", *common]
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = cli.main(
+            ["train", "--cell", "milstm", "--units", "8", "--embedding-dim", "4",
+             "--epochs", "2", "--steps-per-epoch", "3", "--validation-steps", "1",
+             "--run-dir", run_dir, "--verbose", "0", *common]
+        )
     assert code == 0
+    # Keras' "shuffle=True was passed, but will be ignored" is not shown.
+    assert not [w for w in caught if "shuffle" in str(w.message)]
     out = capsys.readouterr().out
-    assert "test BPC:" in out and "tensorboard --logdir" in out
+    # Validation and test side by side, over all of each split, with the
+    # characters each covers.
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line[:4] in ("vali", "test")}
+    for split in ("validation", "test"):
+        bpc, characters = float(rows[split][1]), int(rows[split][2].replace(",", ""))
+        assert 0 < bpc < 9 and characters > 0 and "all of the split" in " ".join(rows[split])
+    assert "tensorboard" in out and "--logdir" in out
     assert sorted(os.listdir(os.path.join(run_dir, "checkpoints"))) == [
         "epoch_001.keras",
         "epoch_002.keras",
@@ -34,16 +45,83 @@ def test_train_evaluate_sample(tiny_corpus, tmp_path, capsys):
     assert os.listdir(os.path.join(run_dir, "logs", "train"))
     assert os.listdir(os.path.join(run_dir, "logs", "monitors"))  # keras_mi monitors
     model = os.path.join(run_dir, "model.keras")
-    assert cli.main(["evaluate", model, "--steps", "1", *common]) == 0
+    # The whole test split by default, same figure as the training's report.
+    assert cli.main(["evaluate", model, *common]) == 0
+    evaluated = capsys.readouterr().out
+    assert f"test BPC: {float(rows['test'][1]):.4f} (all of the split)" in evaluated
+    # A run directory works in place of its model.keras.
+    assert cli.main(["evaluate", run_dir, "--steps", "1", *common]) == 0
     assert "test BPC:" in capsys.readouterr().out
-    assert cli.main(["sample", model, "--length", "12", "--prime", "fox"]) == 0
+    assert cli.main(["sample", run_dir, "--length", "12", "--prime", "fox"]) == 0
     assert capsys.readouterr().out.startswith("fox")
 
 
-def test_bad_dataset_is_a_clear_error(tmp_path, capsys):
-    code = cli.main(["train", "--dataset", str(tmp_path / "nowhere")])
-    assert code == 2
-    assert "not an existing file" in capsys.readouterr().err
+def test_printed_tensorboard_command_runs_as_printed():
+    """The command printed after training starts the environment's
+    TensorBoard from the current directory (not a bare `tensorboard`)."""
+    import shlex
+    import subprocess
+
+    command = shlex.split(cli.tensorboard_command("runs/x/logs"))
+    assert command[-2:] == ["--logdir", "runs/x/logs"]
+    result = subprocess.run(command[:-2] + ["--version_tb"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip()[0].isdigit()
+
+
+def test_sample_steps_the_state_and_equals_a_full_recompute(tmp_path):
+    """Stateful sampling (one step per character) draws exactly what a
+    reference that re-runs the model on the whole text so far draws."""
+    import keras
+    import numpy as np
+
+    from keras_mi.models import char_language_model, draw, sample_symbols
+
+    keras.utils.set_random_seed(3)
+    model = char_language_model("milstm", units=16, embedding_dim=8, layers=2)
+    prime = list(b"def fox(")
+    streamed = []
+    got = sample_symbols(model, prime, 30, temperature=0.9, seed=5, on_symbol=streamed.append)
+    assert streamed == got and len(got) == 30
+    rng = np.random.default_rng(5)
+    text = list(prime)
+    for _ in range(30):
+        logits = keras.ops.convert_to_numpy(model(np.asarray([text], "int32"), training=False))
+        text.append(draw(logits[0, -1], 0.9, rng))
+    assert got == text[len(prime):]
+
+
+def test_sample_runs_one_step_per_character(tiny_corpus, tmp_path, capsys, monkeypatch):
+    """`keras-mi sample` feeds the prime once and then one character per
+    model call (the state carried between calls), so that its cost per
+    character does not grow with the text (the old full recompute re-ran
+    the whole text for every character). Wall-clock time is not asserted:
+    the note on sampling speed comes from a timed run, not from tests."""
+    from keras_mi import models
+    from keras_mi.models import char_language_model
+
+    model = char_language_model("milstm", units=16, embedding_dim=8)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    shapes = []
+    real_copy = models.stateful_copy
+
+    def recording_copy(source):
+        stepper = real_copy(source)
+        real_predict = stepper.predict_on_batch
+
+        def predict_on_batch(x):
+            shapes.append(tuple(x.shape))
+            return real_predict(x)
+
+        stepper.predict_on_batch = predict_on_batch
+        return stepper
+
+    monkeypatch.setattr(models, "stateful_copy", recording_copy)
+    assert cli.main(["sample", path, "--length", "40", "--prime", "import "]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("import ")
+    assert shapes == [(1, len("import "))] + [(1, 1)] * 39
 
 
 def _common(tiny_corpus):
@@ -83,6 +161,10 @@ def test_compare_prints_table_and_writes_plot(tiny_corpus, tmp_path, capsys):
          "--no-monitors", *_common(tiny_corpus)]
     ) == 0
     lines = capsys.readouterr().out.splitlines()
+    # Each run is announced with its cell, units and size.
+    announced = [line for line in lines if line.startswith("== ")]
+    assert [line.split()[2] for line in announced] == ["milstm,", "lstm,"]
+    assert all("units" in line and "parameters" in line for line in announced)
     header = next(i for i, line in enumerate(lines) if line.startswith("cell"))
     rows = [line.split() for line in lines[header + 1 : header + 3]]
     assert [r[0] for r in rows] == ["milstm", "lstm"]

@@ -114,3 +114,28 @@ def test_unsupported_layer_is_a_type_error():
         to_multiplicative(keras.layers.Dense(3))
     with pytest.raises(TypeError, match="argument `model`"):
         convert_model(keras.layers.LSTM(3))
+
+
+@pytest.mark.parametrize("order", ["source first", "converted first"])
+def test_converted_model_shares_no_array_with_its_source(order, rng):
+    """Both models work in any order (on JAX a model that runs donates its
+    arrays), and training one leaves the other unchanged."""
+    inputs = keras.Input((6, 4))
+    hidden = keras.layers.LSTM(8, return_sequences=True)(inputs)
+    hidden = keras.layers.Bidirectional(keras.layers.GRU(4))(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(2)(hidden))
+    x = rng.normal(size=(16, 6, 4)).astype("float32")
+    y = rng.normal(size=(16, 2)).astype("float32")
+    model.compile(optimizer="adam", loss="mse")
+    converted = convert_model(model)
+    converted.compile(optimizer="adam", loss="mse")
+    models = [model, converted] if order == "source first" else [converted, model]
+    predictions = [models[0].predict(x, verbose=0), models[1].predict(x, verbose=0)]
+    predictions += [models[0].predict(x, verbose=0), models[1].predict(x, verbose=0)]
+    np.testing.assert_allclose(predictions[0], predictions[1], atol=ATOL, rtol=RTOL)
+    before = [w.copy() for w in model.get_weights()]
+    converted.fit(x, y, epochs=2, verbose=0)
+    for b, a in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(model.predict(x, verbose=0), predictions[0], atol=ATOL, rtol=RTOL)
+    assert not np.allclose(converted.predict(x, verbose=0), predictions[0], atol=1e-4)

@@ -25,13 +25,24 @@ def test_quickstart_trains_below_uniform_bpc():
     assert load("quickstart").main(["--steps", "30", "--units", "16"]) < 8.0
 
 
-def test_gradient_norm_example_logs_and_draws(tmp_path):
-    figure = tmp_path / "gradient_norms.png"
-    norms = load("gradient_norms").main(
-        ["--steps", "4", "--units", "8", "--sequence-length", "12",
-         "--log-dir", str(tmp_path / "logs"), "--figure", str(figure)]
-    )
+def _digest(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
+
+
+def test_gradient_norm_example_logs_and_draws_in_its_run_dir(tmp_path):
+    docs_images = EXAMPLES.parent / "docs" / "images"
+    before = _digest(docs_images)
+    run_dir = tmp_path / "run"
+    arguments = ["--steps", "4", "--units", "8", "--sequence-length", "12",
+                 "--run-dir", str(run_dir)]
+    norms = load("gradient_norms").main(arguments)
     assert set(norms) == {"lin-RNN", "lin-MI-RNN"}
     assert all(len(v) == 12 for v in norms.values())
-    assert figure.read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "tensorboard_scale_profile.png").read_bytes()[:4] == b"\x89PNG"
+    for name in ("gradient_norms.png", "tensorboard_scale_profile.png"):
+        assert (run_dir / name).read_bytes()[:4] == b"\x89PNG"
+    # The documentation's images are left alone unless --docs is given...
+    assert _digest(docs_images) == before
+    # ... which copies the figures into the docs folder.
+    docs = tmp_path / "docs"
+    load("gradient_norms").main(arguments + ["--docs", "--docs-dir", str(docs)])
+    assert _digest(docs) == _digest(run_dir)

@@ -11,7 +11,10 @@ Each runs on its own probe batch at the end of every `every_n_epochs`-th
 epoch (or every `every_n_batches` batches), so the training step itself is
 unchanged. Scalars, histograms and a profile image are written with
 `tf.summary` under `LOG_DIR/monitors`, next to the `train` and `validation`
-runs of `keras.callbacks.TensorBoard(LOG_DIR)`.
+runs of `keras.callbacks.TensorBoard(LOG_DIR)`, together with a layout for
+TensorBoard's Custom Scalars dashboard that draws `log ||dC/dh_t||` for every
+logged t in one chart (the view of Fig. 1(a)), and `||Wx||` against `||Uh||`
+in another. TensorFlow is imported when the first summary is written.
 """
 
 import io
@@ -19,7 +22,6 @@ import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_mi.backend import value_and_gradients
 from keras_mi.callbacks.probe import Probe, find_recurrent_layer
@@ -32,26 +34,76 @@ def _to_numpy(x):
     return np.asarray(keras.ops.convert_to_numpy(x))
 
 
+def _summary():
+    """`tf.summary`, imported on first use."""
+    import tensorflow as tf
+
+    return tf.summary
+
+
 def _profile_image(values, title, ylabel):
+    """A line plot of each series against t, as a `(1, H, W, 4)` uint8 image
+    (large enough to read in TensorBoard, legend outside the lines)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(5, 3))
+    figure, axis = plt.subplots(figsize=(8, 4.5))
     for label, series in values.items():
-        axis.plot(np.arange(len(series)), series, label=label)
-    axis.set_xlabel("timestep t")
-    axis.set_ylabel(ylabel)
-    axis.set_title(title)
+        axis.plot(np.arange(len(series)), series, label=label, linewidth=2)
+    axis.set_xlabel("timestep t", fontsize=12)
+    axis.set_ylabel(ylabel, fontsize=12)
+    axis.set_title(title, fontsize=13)
     if len(values) > 1:
-        axis.legend()
+        axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=11)
     axis.grid(alpha=0.3)
-    figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(figure)
-    return tf.image.decode_png(buffer.getvalue(), channels=4)[None]
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGBA"))[None]
+
+
+def custom_scalars_layout():
+    """The Custom Scalars dashboard's layout of the monitors' scalars."""
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    def chart(title, tags):
+        return layout_pb2.Chart(
+            title=title, multiline=layout_pb2.MultilineChartContent(tag=tags)
+        )
+
+    return layout_pb2.Layout(
+        category=[
+            layout_pb2.Category(
+                title="keras_mi monitors",
+                chart=[
+                    chart(
+                        "gradient norm through time: log ||dC/dh_t|| (Fig. 1(a))",
+                        [r"gradient_norm/log_dC_dh_t=.*"],
+                    ),
+                    chart(
+                        "input vs recurrent scale: ||Wx||, ||Uh||",
+                        [r"scale/Wx$", r"scale/Uh$"],
+                    ),
+                    chart("tanh saturation", [r"activations/saturation"]),
+                ],
+            )
+        ]
+    )
+
+
+def write_custom_scalars_layout(writer):
+    """Writes `custom_scalars_layout()` with `writer` (once per log dir)."""
+    import tensorflow as tf
+    from tensorboard.plugins.custom_scalar import summary as custom_scalar
+
+    with writer.as_default(step=0):
+        tf.summary.experimental.write_raw_pb(
+            custom_scalar.pb(custom_scalars_layout()).SerializeToString(), step=0
+        )
 
 
 class _Monitor(keras.callbacks.Callback):
@@ -95,9 +147,10 @@ class _Monitor(keras.callbacks.Callback):
 
     def writer(self):
         if self._writer is None:
-            self._writer = tf.summary.create_file_writer(
+            self._writer = _summary().create_file_writer(
                 os.path.join(self.log_dir, "monitors")
             )
+            write_custom_scalars_layout(self._writer)
         return self._writer
 
     def on_train_begin(self, logs=None):
@@ -196,15 +249,16 @@ class GradientNormMonitor(_Monitor):
         return self.gradient_norms()
 
     def write(self, norms):
+        summary = _summary()
         logs = np.log(np.maximum(norms, np.finfo("float64").tiny))
         steps = self.timesteps
         if steps is None:
             steps = sorted(set(range(0, len(norms), 5)) | {len(norms) - 1})
         for t in steps:
             if 0 <= t < len(norms):
-                tf.summary.scalar(f"gradient_norm/log_dC_dh_t={t:03d}", logs[t])
-        tf.summary.histogram("gradient_norm/log_profile", logs)
-        tf.summary.image(
+                summary.scalar(f"gradient_norm/log_dC_dh_t={t:03d}", logs[t])
+        summary.histogram("gradient_norm/log_profile", logs)
+        summary.image(
             "gradient_norm/profile",
             _profile_image({"log ||dC/dh_t||": logs}, "gradient norm through time", "log norm"),
         )
@@ -239,10 +293,11 @@ class ActivationMonitor(_Monitor):
         }
 
     def write(self, values):
-        tf.summary.histogram("activations/hidden", values["hidden"])
+        summary = _summary()
+        summary.histogram("activations/hidden", values["hidden"])
         if values["cell"] is not None:
-            tf.summary.histogram("activations/cell", values["cell"])
-        tf.summary.scalar("activations/saturation", values["saturation"])
+            summary.histogram("activations/cell", values["cell"])
+        summary.scalar("activations/saturation", values["saturation"])
 
 
 class ScaleMonitor(_Monitor):
@@ -266,16 +321,17 @@ class ScaleMonitor(_Monitor):
         return wx_norm, uh_norm
 
     def write(self, values):
+        summary = _summary()
         wx_norm, uh_norm = values
         # U h_(t-1) is zero at t = 0 (zero initial state): averaged from t = 1.
         later = slice(1, None) if len(uh_norm) > 1 else slice(None)
-        tf.summary.scalar("scale/Wx", float(wx_norm.mean()))
-        tf.summary.scalar("scale/Uh", float(uh_norm[later].mean()))
-        tf.summary.scalar(
+        summary.scalar("scale/Wx", float(wx_norm.mean()))
+        summary.scalar("scale/Uh", float(uh_norm[later].mean()))
+        summary.scalar(
             "scale/ratio_Wx_over_Uh",
             float(wx_norm[later].mean() / max(uh_norm[later].mean(), 1e-12)),
         )
-        tf.summary.image(
+        summary.image(
             "scale/profile",
             _profile_image({"||Wx_t||": wx_norm, "||Uh_(t-1)||": uh_norm}, "input vs recurrent scale", "norm"),
         )

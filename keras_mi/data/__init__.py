@@ -1,16 +1,29 @@
-"""Character-level language-model data as `tf.data` pipelines."""
+"""Character-level language-model data as `tf.data` pipelines.
 
-from keras_mi.data.corpus import embedded_corpus_files, split_files, text_files
-from keras_mi.data.pipeline import (
+TensorFlow is imported when a pipeline is first used, not with the package
+(a model on the JAX or PyTorch backend that only needs `VOCABULARY_SIZE`
+does not pull TensorFlow in).
+"""
+
+import importlib
+
+from keras_mi.data.corpus import (
     VOCABULARY_SIZE,
-    byte_windows,
-    decode_bytes,
-    file_documents,
-    symbol_stream,
-    windows,
+    embedded_corpus_files,
+    split_files,
+    text_files,
 )
-from keras_mi.data.tfds_source import tfds_documents
-from keras_mi.data.vocabulary import CharacterVocabulary
+
+# Public name -> the module that defines it (imported on first access).
+_LAZY = {
+    "byte_windows": "pipeline",
+    "decode_bytes": "pipeline",
+    "file_documents": "pipeline",
+    "symbol_stream": "pipeline",
+    "windows": "pipeline",
+    "tfds_documents": "tfds_source",
+    "CharacterVocabulary": "vocabulary",
+}
 
 __all__ = [
     "VOCABULARY_SIZE",
@@ -25,3 +38,14 @@ __all__ = [
     "tfds_documents",
     "windows",
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(f"keras_mi.data.{_LAZY[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'keras_mi.data' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

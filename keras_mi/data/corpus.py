@@ -12,6 +12,9 @@ import os
 import sysconfig
 import zlib
 
+# Text is read as bytes: 256 symbols.
+VOCABULARY_SIZE = 256
+
 SPLITS = ("train", "validation", "test")
 # Percent of files in each split, by hash bucket.
 SPLIT_BUCKETS = {"train": range(0, 90), "validation": range(90, 95), "test": range(95, 100)}

@@ -15,7 +15,6 @@ import tensorflow as tf
 
 from keras_mi.layers.validation import check_positive_int
 
-VOCABULARY_SIZE = 256
 
 
 def file_documents(files):

@@ -84,7 +84,7 @@ class MICellBase(keras.layers.Layer, DropoutRNNCell):
         super().__init__(**kwargs)
         self.units = units
         self.activation = validation.get_activation("activation", activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = validation.check_bool("use_bias", use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)

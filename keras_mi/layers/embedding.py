@@ -44,7 +44,7 @@ class TiedEmbedding(keras.layers.Layer):
         self.output_dim = validation.check_positive_int("output_dim", output_dim)
         super().__init__(**kwargs)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
-        self.use_output_bias = bool(use_output_bias)
+        self.use_output_bias = validation.check_bool("use_output_bias", use_output_bias)
 
     def build(self, input_shape=None):
         self.embeddings = self.add_weight(

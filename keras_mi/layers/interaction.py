@@ -116,7 +116,7 @@ class MultiplicativeInteraction(keras.layers.Layer):
         self.units = units
         self.mode = "hypernetwork" if mode == "full" else mode
         self.context_units = context_units
-        self.use_bias = bool(use_bias)
+        self.use_bias = validation.check_bool("use_bias", use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.context_initializer = initializers.get(context_initializer)
         self.interaction_initializer = (

@@ -84,7 +84,7 @@ class MIGRUCell(base.MICellBase):
         self.recurrent_activation = validation.get_activation(
             "recurrent_activation", recurrent_activation
         )
-        self.reset_after = bool(reset_after)
+        self.reset_after = validation.check_bool("reset_after", reset_after)
 
     def bias_shape(self):
         if self.reset_after:

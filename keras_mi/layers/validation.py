@@ -1,8 +1,10 @@
 """Argument checks shared by the layers: errors name the argument, the value
 received and what is accepted, in Keras' own wording."""
 
+import math
 from numbers import Integral, Real
 
+import numpy as np
 from keras import activations
 
 
@@ -68,9 +70,21 @@ def check_positive_float(name, value):
             f"positive float, got {name}={value!r} "
             f"of type {type(value).__name__}."
         )
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise ValueError(
             f"Received an invalid value for argument `{name}`, expected a "
-            f"positive float, got {name}={value}."
+            f"finite positive float, got {name}={value}."
         )
     return float(value)
+
+
+def check_bool(name, value):
+    """Returns `value` as a Python bool if it is a boolean, else raises
+    `TypeError` (a string such as `'no'` would otherwise count as True)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"Received an invalid type for argument `{name}`, expected a "
+            f"boolean (True or False), got {name}={value!r} "
+            f"of type {type(value).__name__}."
+        )
+    return bool(value)

@@ -77,3 +77,37 @@ def test_keras_style_message_for_units_matches_keras():
     with pytest.raises(ValueError) as our_error:
         MILSTMCell(0)
     assert str(keras_error.value).split(",")[0] == str(our_error.value).split(",")[0]
+
+
+@pytest.mark.parametrize(
+    "cls, argument",
+    [
+        (MIRNN, "use_bias"),
+        (MILSTM, "use_bias"),
+        (MILSTM, "unit_forget_bias"),
+        (MIGRU, "reset_after"),
+        (MIGRUCell, "reset_after"),
+        (MILSTMCell, "unit_forget_bias"),
+    ],
+)
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_boolean_arguments_must_be_booleans(cls, argument, value):
+    """'no' would otherwise count as True: a boolean argument takes a bool."""
+    with pytest.raises(TypeError, match=rf"`{argument}`.*boolean.*{argument}={value!r}"):
+        cls(3, **{argument: value})
+    assert getattr(cls(3, **{argument: np.bool_(False)}), argument) is False
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), 0.0, -1e-3])
+def test_normalization_epsilon_must_be_finite_and_positive(value):
+    with pytest.raises(ValueError, match=r"`normalization_epsilon`.*finite positive float"):
+        MILSTM(3, normalization="layer", normalization_epsilon=value)
+
+
+def test_interaction_and_embedding_booleans():
+    from keras_mi import MultiplicativeInteraction, TiedEmbedding
+
+    with pytest.raises(TypeError, match=r"`use_bias`.*use_bias='yes'"):
+        MultiplicativeInteraction(4, use_bias="yes")
+    with pytest.raises(TypeError, match=r"`use_output_bias`.*use_output_bias=1"):
+        TiedEmbedding(10, 4, use_output_bias=1)

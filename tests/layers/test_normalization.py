@@ -187,3 +187,25 @@ class NormalizedLayerTest(testing.TestCase):
                 expected_num_seed_generators=1,
                 supports_masking=True,
             )
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_training_batch_leaves_population_statistics_unchanged(bad, rng):
+    """One example with a NaN (or an infinity) must not poison every later
+    inference: its batch does not move the population statistics."""
+    layer, x, _ = _layer(MILSTM, rng, normalization="batch")
+    layer(x, training=True)  # a good batch moves the statistics
+    before = [helpers.to_numpy(v) for v in layer.non_trainable_variables]
+    poisoned = x.copy()
+    poisoned[0, 1, 2] = bad
+    layer(poisoned, training=True)
+    after = [helpers.to_numpy(v) for v in layer.non_trainable_variables]
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    assert all(np.isfinite(a).all() for a in after)
+    outputs = keras.tree.flatten(layer(x, training=False))
+    assert all(np.isfinite(helpers.to_numpy(o)).all() for o in outputs)
+    # A good batch afterwards still moves them.
+    layer(x, training=True)
+    moved = [helpers.to_numpy(v) for v in layer.non_trainable_variables]
+    assert any(not np.allclose(m, a) for m, a in zip(moved, after))
