@@ -8,7 +8,9 @@ Cells and layers run on every Keras backend (TensorFlow, JAX, PyTorch)::
     layer = keras.layers.RNN(MILSTMCell(256))
 """
 
-from keras_mi import ops
+# Importing the package registers every class a saved model may hold (the
+# layers, `BitsPerCharacter`), so `keras.saving.load_model` finds them.
+from keras_mi import distribution, metrics, models, ops
 from keras_mi.convert import convert_model, to_multiplicative
 from keras_mi.layers import (
     MIGRU,
@@ -37,6 +39,8 @@ __all__ = [
     "TiedEmbedding",
     "__version__",
     "convert_model",
+    "metrics",
+    "models",
     "ops",
     "to_multiplicative",
 ]

@@ -1,20 +1,63 @@
 """The `keras-mi` command: train, evaluate and sample character-level models.
 
     keras-mi train --cell milstm --epochs 3       # on the embedded corpus
-    keras-mi evaluate runs/milstm/model.keras
-    keras-mi sample runs/milstm/model.keras --temperature 0.7
+    keras-mi evaluate runs/milstm
+    keras-mi sample runs/milstm --temperature 0.7
     keras-mi compare --cells milstm,lstm --epochs 3
 """
 
 import argparse
+import contextlib
 import os
+import shutil
 import sys
 
 import numpy as np
 
-
 TFDS_PREFIX = "tfds:"
 VOCABULARY_FILE = "vocabulary.json"
+MODEL_FILE = "model.keras"
+SPLITS = ("validation", "test")
+
+
+class CommandError(ValueError):
+    """A bad command line: printed as `keras-mi COMMAND: error: ...`."""
+
+
+def _quiet_tensorflow():
+    """Imports TensorFlow with its start-up lines (CUDA probing, oneDNN and
+    CPU-feature notes, which TensorFlow prints before its log level applies)
+    sent to /dev/null: they are not for the user of the command. Later
+    warnings and errors show as usual."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.constant(0)  # the device set-up logs too
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _check_dataset(dataset):
+    """Fails early, naming `--dataset`, where it names no data."""
+    if dataset == "embedded" or dataset.startswith(TFDS_PREFIX):
+        return
+    from keras_mi.data import corpus
+
+    try:
+        corpus.text_files(dataset)
+    except ValueError:
+        raise CommandError(
+            f"argument --dataset: {dataset!r} is not an existing file, "
+            "directory or glob pattern (or 'embedded', or tfds:NAME)"
+        ) from None
 
 
 def _dataset_files(dataset, split):
@@ -26,10 +69,11 @@ def _dataset_files(dataset, split):
     root = dataset if os.path.isdir(dataset) else os.path.dirname(paths[0])
     files = corpus.split_files(paths, root, split)
     if not files:
-        raise ValueError(
-            f"The dataset {dataset!r} has no files in split {split!r} "
+        raise CommandError(
+            f"argument --dataset: {dataset!r} has no files in its {split} split "
             f"({len(paths)} files in all, assigned to splits by a hash of "
-            "their paths); give a directory with more files."
+            "their paths: 90% train, 5% validation, 5% test); give a "
+            "directory with more files."
         )
     return files
 
@@ -63,6 +107,26 @@ def _windows(args, split, repeat, vocabulary=None):
     )
 
 
+def _check_splits(args, vocabulary):
+    """Fails before training where a split cannot fill one batch, saying
+    which split is short and by how much."""
+    from keras_mi import data
+
+    needed = args.batch_size * args.sequence_length + 1
+    for split in ("train", *SPLITS):
+        if any(True for _ in _windows(args, split, False, vocabulary).take(1)):
+            continue
+        stream = data.symbol_stream(_documents(args, split), vocabulary)
+        held = int(stream.reduce(np.int64(0), lambda n, _: n + 1))
+        raise CommandError(
+            f"argument --dataset: the {split} split of {args.dataset!r} holds "
+            f"{held} characters, {needed - held} fewer than one batch needs "
+            f"({needed}: --batch-size {args.batch_size} windows of "
+            f"--sequence-length {args.sequence_length}, plus one); give more "
+            "data or smaller sizes."
+        )
+
+
 def _build_vocabulary(args):
     """`None` for bytes, else the character vocabulary of the train split."""
     from keras_mi.data import CharacterVocabulary
@@ -73,11 +137,38 @@ def _build_vocabulary(args):
     return CharacterVocabulary.build(documents, max_size=args.max_vocabulary)
 
 
+def _model_path(path):
+    """A `.keras` file, or the run directory (or checkpoint folder's run)
+    that holds one as `model.keras`."""
+    if os.path.isdir(path):
+        candidate = os.path.join(path, MODEL_FILE)
+        if os.path.isfile(candidate):
+            return candidate
+        raise CommandError(
+            f"argument model: the directory {path!r} holds no {MODEL_FILE}; "
+            "give a run directory of `keras-mi train` or a .keras file."
+        )
+    if not os.path.isfile(path):
+        raise CommandError(
+            f"argument model: {path!r} is neither a .keras file nor a run "
+            "directory."
+        )
+    return path
+
+
+def _load_model(path):
+    import keras
+
+    import keras_mi  # noqa: F401  (registers the classes a model may hold)
+
+    return keras.saving.load_model(_model_path(path))
+
+
 def _load_vocabulary(model_path):
     """The vocabulary saved next to a model (or its run directory), if any."""
     from keras_mi.data import CharacterVocabulary
 
-    folder = os.path.dirname(os.path.abspath(model_path))
+    folder = os.path.dirname(os.path.abspath(_model_path(model_path)))
     for candidate in (folder, os.path.dirname(folder)):
         path = os.path.join(candidate, VOCABULARY_FILE)
         if os.path.exists(path):
@@ -87,8 +178,6 @@ def _load_vocabulary(model_path):
 
 def _prepare_run_dir(run_dir, resume):
     """A fresh run removes an old backup; `--resume` keeps it."""
-    import shutil
-
     backup = os.path.join(run_dir, "backup")
     if resume:
         if not os.path.isdir(backup):
@@ -102,24 +191,70 @@ def _prepare_run_dir(run_dir, resume):
             os.remove(history)
 
 
+def _evaluate_splits(model, args, vocabulary, steps):
+    """BPC and the characters covered, on the validation and test splits
+    (all of each, or `steps` batches)."""
+    results = {}
+    for split in SPLITS:
+        dataset = _windows(args, split, repeat=steps is not None, vocabulary=vocabulary)
+        logs = model.evaluate(dataset, steps=steps, return_dict=True, verbose=0)
+        if steps is None:
+            batches = int(dataset.reduce(np.int64(0), lambda n, _: n + 1))
+        else:
+            batches = steps
+        results[split] = {
+            "bpc": float(logs["bpc"]),
+            "batches": batches,
+            "characters": batches * args.batch_size * args.sequence_length,
+            "whole_split": steps is None,
+        }
+    return results
+
+
+def _print_evaluation(results):
+    print(f"{'split':10s} {'BPC':>7s} {'characters':>12s}")
+    for split, row in results.items():
+        extent = "all of the split" if row["whole_split"] else "first batches"
+        print(
+            f"{split:10s} {row['bpc']:7.4f} {row['characters']:12,d}  "
+            f"({row['batches']} batches, {extent})"
+        )
+
+
 def _fit(args, run_dir, quiet=False):
-    """Builds, trains, saves and tests one model; returns (model, results)."""
+    """Builds, trains, saves and evaluates one model; returns (model,
+    history, results)."""
     import keras
 
+    from keras_mi import distribution
     from keras_mi.data import VOCABULARY_SIZE
-    from keras_mi.models import char_language_model, compile_language_model
 
     keras.utils.set_random_seed(args.seed)
     log_dir = os.path.join(run_dir, "logs")
     checkpoint_dir = getattr(args, "checkpoint_dir", None) or os.path.join(
         run_dir, "checkpoints"
     )
+    vocabulary = _build_vocabulary(args)
+    _check_splits(args, vocabulary)
     os.makedirs(checkpoint_dir, exist_ok=True)
     _prepare_run_dir(run_dir, getattr(args, "resume", False))
-    vocabulary = _build_vocabulary(args)
     size = VOCABULARY_SIZE if vocabulary is None else vocabulary.size
     if vocabulary is not None:
         vocabulary.save(os.path.join(run_dir, VOCABULARY_FILE))
+    engine = distribution.for_command(getattr(args, "distribute", "none"))
+    with contextlib.ExitStack() as stack:
+        if engine is not None:
+            stack.enter_context(engine.scope())
+            if not quiet:
+                print(f"distribution: {distribution.describe(engine)}")
+        return _fit_in_scope(args, run_dir, quiet, log_dir, checkpoint_dir, vocabulary, size)
+
+
+def _fit_in_scope(args, run_dir, quiet, log_dir, checkpoint_dir, vocabulary, size):
+    import keras
+
+    from keras_mi.models import char_language_model, compile_language_model
+
     model = char_language_model(
         args.cell, args.units, args.layers, args.embedding_dim, vocabulary_size=size
     )
@@ -149,15 +284,10 @@ def _fit(args, run_dir, quiet=False):
         validation_steps=args.validation_steps,
         callbacks=callbacks,
         verbose=args.verbose,
+        shuffle=False,  # the tf.data pipeline shuffles
     )
-    model_path = os.path.join(run_dir, "model.keras")
-    model.save(model_path)
-    results = model.evaluate(
-        _windows(args, "test", repeat=True, vocabulary=vocabulary),
-        steps=args.test_steps,
-        return_dict=True,
-        verbose=0,
-    )
+    model.save(os.path.join(run_dir, MODEL_FILE))
+    results = _evaluate_splits(model, args, vocabulary, args.test_steps)
     return model, history.history, results
 
 
@@ -174,12 +304,24 @@ def _monitors(args, log_dir, vocabulary):
     ]
 
 
+def tensorboard_command(log_dir):
+    """A command line that starts TensorBoard on `log_dir` as printed: the
+    `tensorboard` of the running Python's environment, by a path that works
+    from the current directory."""
+    script = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+    if not os.path.isfile(script):
+        return f"{sys.executable} -m tensorboard.main --logdir {log_dir}"
+    relative = os.path.relpath(script)
+    program = script if relative.startswith(os.pardir) else relative
+    return f"{program} --logdir {log_dir}"
+
+
 def train(args):
     run_dir = args.run_dir or os.path.join("runs", args.cell)
     _, _, results = _fit(args, run_dir)
-    print(f"test BPC: {results['bpc']:.4f} ({args.test_steps} batches of the test split)")
-    print(f"model saved to {os.path.join(run_dir, 'model.keras')}")
-    print(f"open the logs with: tensorboard --logdir {os.path.join(run_dir, 'logs')}")
+    _print_evaluation(results)
+    print(f"model saved to {os.path.join(run_dir, MODEL_FILE)}")
+    print(f"open the logs with: {tensorboard_command(os.path.join(run_dir, 'logs'))}")
     return results
 
 
@@ -218,9 +360,9 @@ def compare(args):
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     for cell in cells:
         if cell not in RECURRENT_LAYERS:
-            raise ValueError(
-                f"Received an invalid value for argument `--cells`: {cell!r} is "
-                f"not one of {sorted(RECURRENT_LAYERS)}."
+            raise CommandError(
+                f"argument --cells: {cell!r} is not one of "
+                f"{', '.join(sorted(RECURRENT_LAYERS))}"
             )
     os.makedirs(args.run_dir, exist_ok=True)
     vocabulary = _build_vocabulary(args)
@@ -229,7 +371,7 @@ def compare(args):
         cells[0], args.units, args.layers, args.embedding_dim, size
     ).count_params()
     rows, curves = [], {}
-    for cell in cells:
+    for position, cell in enumerate(cells, 1):
         run_args = copy.copy(args)
         run_args.cell = cell
         run_args.resume = False
@@ -237,6 +379,14 @@ def compare(args):
             run_args.units = matched_units(
                 cell, budget, args.layers, args.embedding_dim, size
             )
+        parameters = char_language_model(
+            cell, run_args.units, args.layers, args.embedding_dim, size
+        ).count_params()
+        print(
+            f"== {position}/{len(cells)}: {cell}, {run_args.units} units, "
+            f"{parameters:,} parameters",
+            flush=True,
+        )
         model, history, results = _fit(
             run_args, os.path.join(args.run_dir, cell), quiet=True
         )
@@ -246,8 +396,8 @@ def compare(args):
                 "cell": cell,
                 "units": run_args.units,
                 "parameters": model.count_params(),
-                "validation_bpc": history["val_bpc"][-1],
-                "test_bpc": results["bpc"],
+                "validation_bpc": results["validation"]["bpc"],
+                "test_bpc": results["test"]["bpc"],
             }
         )
         keras.utils.clear_session()
@@ -272,7 +422,7 @@ def _plot_curves(curves, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = plt.subplots(figsize=(7, 4))
     for cell, history in curves.items():
         epochs = range(1, len(history["bpc"]) + 1)
         line = axis.plot(epochs, history["val_bpc"], marker="o", label=f"{cell} validation")
@@ -282,124 +432,210 @@ def _plot_curves(curves, path):
         )
     axis.set_xlabel("epoch")
     axis.set_ylabel("bits per character")
-    axis.legend()
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)
 
 
 def evaluate(args):
-    import keras
-
-    model = keras.models.load_model(args.model)
+    model = _load_model(args.model)
     vocabulary = _load_vocabulary(args.model)
-    results = model.evaluate(
-        _windows(args, args.split, repeat=True, vocabulary=vocabulary),
-        steps=args.steps,
-        return_dict=True,
-        verbose=0,
-    )
-    print(f"{args.split} BPC: {results['bpc']:.4f} ({args.steps} batches)")
+    dataset = _windows(args, args.split, repeat=args.steps is not None, vocabulary=vocabulary)
+    results = model.evaluate(dataset, steps=args.steps, return_dict=True, verbose=0)
+    extent = "all of the split" if args.steps is None else f"{args.steps} batches"
+    print(f"{args.split} BPC: {results['bpc']:.4f} ({extent})")
     return results
 
 
 def sample(args):
-    import keras
+    import codecs
 
-    from keras_mi.data import decode_bytes
+    from keras_mi.models import sample_symbols
 
-    model = keras.models.load_model(args.model)
+    model = _load_model(args.model)
     vocabulary = _load_vocabulary(args.model)
-    rng = np.random.default_rng(args.seed)
     if vocabulary is None:
-        ids = list(args.prime.encode("utf-8")) or [ord("\n")]
+        prime = list(args.prime.encode("utf-8")) or [ord("\n")]
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+        def text_of(symbol):
+            return decoder.decode(bytes([symbol]))
+
     else:
-        ids = vocabulary.encode(args.prime).tolist() or vocabulary.encode("\n").tolist()
-    for _ in range(args.length):
-        window = np.asarray([ids[-args.context :]], dtype="int32")
-        logits = keras.ops.convert_to_numpy(model(window, training=False))[0, -1].astype("float64")
-        logits = logits / max(args.temperature, 1e-6)
-        probabilities = np.exp(logits - logits.max())
-        probabilities /= probabilities.sum()
-        ids.append(int(rng.choice(len(probabilities), p=probabilities)))
-    text = decode_bytes(ids) if vocabulary is None else vocabulary.decode(ids)
-    print(text)
-    return text
+        prime = vocabulary.encode(args.prime).tolist() or vocabulary.encode("\n").tolist()
+
+        def text_of(symbol):
+            return vocabulary.decode([symbol])
+
+    pieces = [args.prime]
+    sys.stdout.write(args.prime)
+    sys.stdout.flush()
+
+    def stream(symbol):
+        piece = text_of(symbol)
+        pieces.append(piece)
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    sample_symbols(
+        model, prime, args.length, args.temperature, seed=args.seed, on_symbol=stream
+    )
+    sys.stdout.write("\n")
+    return "".join(pieces)
 
 
-def _add_data_arguments(parser, vocabulary=True):
-    parser.add_argument("--dataset", default="embedded", help="'embedded' (the Python standard library's sources), a text file, directory or glob, or tfds:NAME (a prepared TensorFlow Datasets dataset)")
+def _add_data_arguments(parser, vocabulary=True, seed=True):
+    parser.add_argument(
+        "--dataset",
+        default="embedded",
+        help="'embedded' (the Python standard library's sources), a text "
+        "file, directory or glob, or tfds:NAME (a prepared TensorFlow "
+        "Datasets dataset)",
+    )
     parser.add_argument("--data-dir", default=None, help="tfds data_dir for tfds:NAME")
-    parser.add_argument("--text-feature", default=None, help="the text feature of a tfds dataset (default: the first Text feature)")
-    parser.add_argument("--contiguous", action="store_true", help="contiguous (stateful-friendly) batches: row i of each batch continues row i of the previous one; no shuffling")
+    parser.add_argument(
+        "--text-feature",
+        default=None,
+        help="the text feature of a tfds dataset (default: its first Text feature)",
+    )
+    parser.add_argument(
+        "--contiguous",
+        action="store_true",
+        help="contiguous (stateful-friendly) batches: row i of each batch "
+        "continues row i of the previous one; no shuffling",
+    )
     if vocabulary:
-        parser.add_argument("--vocabulary", choices=["bytes", "characters"], default="bytes", help="bytes (256 symbols) or the characters of the train split (saved as vocabulary.json in the run directory)")
-        parser.add_argument("--max-vocabulary", type=int, default=None, help="keep the most frequent characters only (others become unknown)")
-    parser.add_argument("--sequence-length", type=int, default=100)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--vocabulary",
+            choices=["bytes", "characters"],
+            default="bytes",
+            help="bytes (256 symbols) or the characters of the train split "
+            "(saved as vocabulary.json in the run directory)",
+        )
+        parser.add_argument(
+            "--max-vocabulary",
+            type=int,
+            default=None,
+            help="keep the most frequent characters only (others become unknown)",
+        )
+    parser.add_argument("--sequence-length", type=int, default=100, help="characters per window")
+    parser.add_argument("--batch-size", type=int, default=32, help="windows per batch")
+    if seed:
+        parser.add_argument("--seed", type=int, default=0, help="random seed")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="keras-mi", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-
     from keras_mi.models import RECURRENT_LAYERS
 
+    cells = sorted(RECURRENT_LAYERS)
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="keras-mi", description=__doc__.split("\n")[0], formatter_class=formatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
     def add_model_arguments(p):
-        p.add_argument("--units", type=int, default=128)
-        p.add_argument("--layers", type=int, default=1)
-        p.add_argument("--embedding-dim", type=int, default=32)
-        p.add_argument("--epochs", type=int, default=3)
-        p.add_argument("--steps-per-epoch", type=int, default=300)
-        p.add_argument("--validation-steps", type=int, default=30)
-        p.add_argument("--test-steps", type=int, default=50)
-        p.add_argument("--learning-rate", type=float, default=2e-3)
-        p.add_argument("--clipnorm", type=float, default=1.0)
-        p.add_argument("--verbose", type=int, default=1)
-        p.add_argument("--no-monitors", action="store_true", help="do not log the keras_mi gradient/activation/scale monitors")
+        p.add_argument("--units", type=int, default=128, help="units per recurrent layer")
+        p.add_argument("--layers", type=int, default=1, help="stacked recurrent layers")
+        p.add_argument("--embedding-dim", type=int, default=32, help="size of the character embedding")
+        p.add_argument("--epochs", type=int, default=3, help="training epochs")
+        p.add_argument("--steps-per-epoch", type=int, default=300, help="training batches per epoch")
+        p.add_argument(
+            "--validation-steps", type=int, default=30,
+            help="validation batches at the end of each epoch",
+        )
+        p.add_argument(
+            "--test-steps", type=int, default=None,
+            help="batches of the validation and test splits evaluated after "
+            "training (default: all of both)",
+        )
+        p.add_argument("--learning-rate", type=float, default=2e-3, help="Adam's learning rate")
+        p.add_argument("--clipnorm", type=float, default=1.0, help="gradient norm clipping")
+        p.add_argument(
+            "--verbose", type=int, choices=[0, 1, 2], default=1,
+            help="Keras' progress output: 0 none, 1 progress bar, 2 one line per epoch",
+        )
+        p.add_argument(
+            "--no-monitors", action="store_true",
+            help="do not log the keras_mi gradient/activation/scale monitors",
+        )
         _add_data_arguments(p)
 
-    p = commands.add_parser("train", help="train a character-level language model")
-    p.add_argument("--cell", choices=sorted(RECURRENT_LAYERS), default="milstm")
-    p.add_argument("--run-dir", default=None, help="default: runs/CELL")
+    p = commands.add_parser(
+        "train", help="train a character-level language model", formatter_class=formatter
+    )
+    p.add_argument("--cell", choices=cells, default="milstm", help="the recurrent cell")
+    p.add_argument("--run-dir", default=None, help="where everything is written (default: runs/CELL)")
     p.add_argument("--checkpoint-dir", default=None, help="default: RUN_DIR/checkpoints")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in RUN_DIR after its last completed epoch")
+    p.add_argument(
+        "--resume", action="store_true",
+        help="continue an interrupted run in RUN_DIR after its last completed epoch",
+    )
+    p.add_argument(
+        "--distribute", choices=["none", "data", "model"], default="none",
+        help="train on all visible devices: 'data' replicates the model "
+        "(keras.distribution.DataParallel on JAX, tf.distribute.MirroredStrategy "
+        "on TensorFlow), 'model' shards the MI weights on their unit axis "
+        "(keras.distribution.ModelParallel, JAX); see docs/scaling.md",
+    )
     add_model_arguments(p)
     p.set_defaults(func=train)
 
-    p = commands.add_parser("compare", help="train several cells on the same data and budget")
-    p.add_argument("--cells", default="milstm,lstm", help="comma-separated cells; the first sets the parameter budget")
-    p.add_argument("--same-units", action="store_true", help="give every cell --units instead of matching the parameter count")
-    p.add_argument("--run-dir", default=os.path.join("runs", "compare"))
+    p = commands.add_parser(
+        "compare", help="train several cells on the same data and parameter budget",
+        formatter_class=formatter,
+    )
+    p.add_argument(
+        "--cells", default="milstm,lstm",
+        help=f"comma-separated cells among {', '.join(cells)}; the first sets the parameter budget",
+    )
+    p.add_argument(
+        "--same-units", action="store_true",
+        help="give every cell --units instead of matching the parameter count",
+    )
+    p.add_argument("--run-dir", default=os.path.join("runs", "compare"), help="where the runs, table and plot go")
     add_model_arguments(p)
     p.set_defaults(func=compare)
 
-    p = commands.add_parser("evaluate", help="bits per character of a saved model")
-    p.add_argument("model")
-    p.add_argument("--split", choices=["train", "validation", "test"], default="test")
-    p.add_argument("--steps", type=int, default=50)
+    p = commands.add_parser(
+        "evaluate", help="bits per character of a saved model", formatter_class=formatter
+    )
+    p.add_argument("model", help="a run directory (its model.keras) or a .keras file")
+    p.add_argument("--split", choices=["train", "validation", "test"], default="test", help="the split evaluated")
+    p.add_argument("--steps", type=int, default=None, help="batches evaluated (default: all of the split)")
     _add_data_arguments(p, vocabulary=False)
     p.set_defaults(func=evaluate)
 
-    p = commands.add_parser("sample", help="generate text from a saved model")
-    p.add_argument("model")
-    p.add_argument("--length", type=int, default=200)
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--prime", default="def ")
-    p.add_argument("--context", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
+    p = commands.add_parser(
+        "sample", help="generate text from a saved model", formatter_class=formatter
+    )
+    p.add_argument("model", help="a run directory (its model.keras) or a .keras file")
+    p.add_argument("--length", type=int, default=200, help="characters to generate")
+    p.add_argument(
+        "--temperature", type=float, default=0.8,
+        help="sampling temperature: lower is more conservative",
+    )
+    p.add_argument("--prime", default="def ", help="the text the generation continues")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the sampling")
     p.set_defaults(func=sample)
-    return parser
+    return parser, commands
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser, commands = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    command = commands.choices[args.command]
+    if extra:
+        # Report it with the command's own usage, not the top-level one.
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
+    _quiet_tensorflow()
     try:
+        if hasattr(args, "dataset"):
+            _check_dataset(args.dataset)
         args.func(args)
     except ValueError as error:
-        print(f"keras-mi: error: {error}", file=sys.stderr)
+        print(f"keras-mi {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -209,6 +210,22 @@ def test_a_real_tensorboard_server_lists_the_tags(rng, tmp_path):
         url = f"http://127.0.0.1:{port}/data/plugin/images/tags"
         with urllib.request.urlopen(url, timeout=5) as response:
             assert "scale/profile" in json.load(response)["monitors"]
+        # The Custom Scalars dashboard gets the monitors' layout: one chart
+        # with every logged t of log ||dC/dh_t||, one with ||Wx|| and ||Uh||.
+        url = f"http://127.0.0.1:{port}/data/plugin/custom_scalars/layout"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            layout = json.load(response)
+        charts = {
+            chart["title"]: chart["multiline"]["tag"]
+            for category in layout["category"]
+            for chart in category["chart"]
+        }
+        gradient_chart = next(t for t in charts if t.startswith("gradient norm"))
+        assert charts[gradient_chart] == ["gradient_norm/log_dC_dh_t=.*"]
+        matching = [tag for tag in tags["monitors"] if re.fullmatch(charts[gradient_chart][0], tag)]
+        assert len(matching) == len([t for t in tags["monitors"] if "log_dC_dh_t=" in t]) > 1
+        scale_chart = next(t for t in charts if t.startswith("input vs recurrent"))
+        assert charts[scale_chart] == ["scale/Wx$", "scale/Uh$"]
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -232,3 +249,33 @@ def test_errors(rng, tmp_path):
         GradientNormMonitor(str(tmp_path), (x,))
     with pytest.raises(ValueError, match="loss_over"):
         GradientNormMonitor(str(tmp_path), (x, y), loss_over="middle")
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_probe_of_a_masked_model_carries_states_like_the_layer(rng, go_backwards):
+    """With a Masking layer before the recurrent layer, the layer receives
+    `[sequences, mask]`; the probe's last state equals the layer's output
+    (padding on the left for half the batch, on the right for the rest)."""
+    from keras_mi.callbacks.probe import Probe, find_recurrent_layer
+
+    x = rng.normal(size=(4, 7, 3)).astype("float32")
+    x[:2, :3] = 0.0
+    x[2:, -2:] = 0.0
+    model = keras.Sequential(
+        [
+            keras.Input((7, 3)),
+            keras.layers.Masking(0.0),
+            MILSTM(5, go_backwards=go_backwards),
+            keras.layers.Dense(2),
+        ]
+    )
+    layer = find_recurrent_layer(model)
+    expected = keras.Model(model.inputs, layer.output)(x)
+    probe = Probe(model, layer, x, np.zeros((4, 2), "float32"))
+    got = probe.run()[0][-1]
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(expected), atol=1e-5
+    )
+    norms = GradientNormMonitor(".", (x, np.zeros((4, 2), "float32")))
+    norms.set_model(model)
+    assert np.all(np.isfinite(norms.gradient_norms()))

@@ -2,7 +2,8 @@
 
 Everything else is written with `keras.ops`; what cannot be (automatic
 differentiation outside `model.fit`, the fused recurrences with their
-hand-written backward passes) lives here.
+hand-written backward passes, each backend's distribution engine in
+`engines`) lives here.
 """
 
 import importlib

@@ -80,9 +80,18 @@ class Probe:
                 f"x of shape {np.shape(x)} against inputs {expected}."
                 + ("" if error is None else f" ({error})")
             )
+        # A masked model feeds the layer `[sequences, mask]`: the probe then
+        # carries the states over masked steps, as the layer does.
+        self.mask = None
+        if isinstance(sequences, (list, tuple)):
+            sequences, mask = sequences
+            if mask is not None:
+                self.mask = ops.convert_to_tensor(mask)
         self.sequences = ops.convert_to_tensor(sequences)
         if self.layer.go_backwards:
             self.sequences = ops.flip(self.sequences, axis=1)
+            if self.mask is not None:
+                self.mask = ops.flip(self.mask, axis=1)
         self.timesteps = int(self.sequences.shape[1])
         self.units = _hidden_size(self.cell)
 
@@ -100,8 +109,12 @@ class Probe:
         states = list(states) if isinstance(states, (list, tuple)) else [states]
         steps = []
         for t in range(self.timesteps):
-            _, states = self.cell(self.sequences[:, t], states, training=False)
-            states = list(states) if isinstance(states, (list, tuple)) else [states]
+            _, new = self.cell(self.sequences[:, t], states, training=False)
+            new = list(new) if isinstance(new, (list, tuple)) else [new]
+            if self.mask is not None:
+                keep = ops.expand_dims(self.mask[:, t], -1)
+                new = [ops.where(keep, n, old) for n, old in zip(new, states)]
+            states = new
             if perturbations is not None:
                 states[0] = states[0] + perturbations[t]
             steps.append(states)

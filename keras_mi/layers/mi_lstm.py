@@ -28,7 +28,9 @@ NORMALIZATION_ARGS_DOC = """\
             `U h` and the cell state are normalized separately, with learned
             gains shared across time and statistics kept per timestep; in
             training each step uses the statistics of its batch, at
-            inference the population statistics of its timestep. The cell
+            inference the population statistics of its timestep (a
+            training batch whose statistics are not finite, for example
+            one with a NaN input, leaves them unchanged). The cell
             then carries a third state, the step counter, of shape
             `(batch, 1)`. `"layer"` is layer normalization (Ba et al. 2016)
             of the same three quantities.
@@ -39,6 +41,14 @@ NORMALIZATION_ARGS_DOC = """\
             the moving averages of the population statistics.
         normalization_epsilon: Small positive float (default 1e-3) added to
             the variance.
+        normalization_synchronized: Boolean (default False), with
+            `normalization="batch"` under a `tf.distribute` strategy: compute
+            each step's batch statistics over the global batch (an all-reduce
+            across replicas per step) instead of each replica's share, as
+            `keras.layers.BatchNormalization(synchronized=True)` does. Under
+            `keras.distribution` (JAX) the statistics are those of the
+            global batch anyway, and with one device there is nothing to
+            synchronize: there it changes nothing.
         gamma_initializer: Initializer of the gains `input_gamma`,
             `recurrent_gamma` and `cell_gamma`. Default: `Constant(0.1)` for
             batch normalization (Cooijmans et al.), `"ones"` for layer
@@ -100,6 +110,7 @@ class MILSTMCell(base.MICellBase):
         normalization_steps=100,
         normalization_momentum=0.99,
         normalization_epsilon=1e-3,
+        normalization_synchronized=False,
         gamma_initializer=None,
         **kwargs,
     ):
@@ -114,7 +125,7 @@ class MILSTMCell(base.MICellBase):
         self.recurrent_activation = validation.get_activation(
             "recurrent_activation", recurrent_activation
         )
-        self.unit_forget_bias = bool(unit_forget_bias)
+        self.unit_forget_bias = validation.check_bool("unit_forget_bias", unit_forget_bias)
         self.normalization = validation.check_choice(
             "normalization", normalization, NORMALIZATIONS
         )
@@ -126,6 +137,9 @@ class MILSTMCell(base.MICellBase):
         )
         self.normalization_epsilon = validation.check_positive_float(
             "normalization_epsilon", normalization_epsilon
+        )
+        self.normalization_synchronized = validation.check_bool(
+            "normalization_synchronized", normalization_synchronized
         )
         if gamma_initializer is None:
             gamma_initializer = (
@@ -193,6 +207,10 @@ class MILSTMCell(base.MICellBase):
                         name=f"moving_{name}_{moment}",
                         initializer=initializer,
                         trainable=False,
+                        # Under a tf.distribute strategy every replica's
+                        # update is averaged, so that the replicas keep one
+                        # population estimate.
+                        aggregation="mean",
                     ),
                 )
 
@@ -271,7 +289,9 @@ class MILSTMCell(base.MICellBase):
                     "not inside `keras.layers.RNN`. Inference "
                     "(training=False) works in any RNN layer."
                 )
-            mean, variance = normalization.batch_moments(values)
+            mean, variance = normalization.batch_moments(
+                values, self.normalization_synchronized
+            )
         else:
             mean = normalization.statistics_at(
                 getattr(self, f"moving_{name}_mean"), step, values.dtype
@@ -291,6 +311,7 @@ class MILSTMCell(base.MICellBase):
             "normalization_steps": self.normalization_steps,
             "normalization_momentum": self.normalization_momentum,
             "normalization_epsilon": self.normalization_epsilon,
+            "normalization_synchronized": self.normalization_synchronized,
             "gamma_initializer": initializers.serialize(self.gamma_initializer),
         }
         return {**super().get_config(), **config}
@@ -362,7 +383,9 @@ class LSTMFamilySequence(base.MISequenceBase):
             "cell": c_sequence[:, :steps],
         }
         for name, value in values.items():
-            mean, variance = normalization.batch_moments(value)
+            mean, variance = normalization.batch_moments(
+                value, cell.normalization_synchronized
+            )
             for moment, statistic in (("mean", mean), ("variance", variance)):
                 normalization.moving_average_update(
                     getattr(cell, f"moving_{name}_{moment}"),

@@ -15,6 +15,8 @@ example and per step, and needs no statistics.
 
 from keras import ops
 
+from keras_mi.backend import engines
+
 NORMALIZATIONS = (None, "batch", "layer")
 
 # The normalized quantities: name -> which slice of the gate width they have.
@@ -34,13 +36,16 @@ def layer_moments(values):
     )
 
 
-def batch_moments(values):
+def batch_moments(values, synchronized=False):
     """Mean and variance over the batch (first) axis.
 
     For a step `(batch, features)` this gives `(features,)`; for a sequence
     `(batch, timesteps, features)` it gives the statistics of each timestep,
-    `(timesteps, features)`.
+    `(timesteps, features)`. `synchronized`: over the global batch of all
+    replicas (see `keras_mi.backend.engines.synchronized_batch_moments`).
     """
+    if synchronized:
+        return engines.synchronized_batch_moments(values)
     return ops.mean(values, axis=0), ops.var(values, axis=0)
 
 
@@ -59,11 +64,16 @@ def moving_average_update(variable, batch_values, momentum):
     """Moves the first rows of `variable` toward `batch_values`.
 
     `batch_values` holds `k <= rows` rows (the statistics of the first `k`
-    timesteps); the other rows are left as they are.
+    timesteps); the other rows are left as they are. A batch whose
+    statistics are not all finite (an input with a NaN or an infinity)
+    leaves the population statistics unchanged: one bad batch must not
+    poison every later inference.
     """
     count = batch_values.shape[0]
     batch_values = ops.cast(ops.stop_gradient(batch_values), variable.dtype)
     updated = variable[:count] * momentum + batch_values * (1.0 - momentum)
+    finite = ops.all(ops.isfinite(batch_values))
+    updated = ops.where(finite, updated, variable[:count])
     if count < variable.shape[0]:
         updated = ops.concatenate([updated, variable[count:]], axis=0)
     variable.assign(updated)
