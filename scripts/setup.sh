@@ -10,4 +10,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # The CPU build of PyTorch; an unpinned torch would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[jax,torch,dev]"
+# setuptools warns on every editable build that a folder named like the
+# package may shadow it (it is this checkout, on purpose): not shown.
+PYTHONWARNINGS="ignore::UserWarning" \
+  .venv/bin/python -m pip install --quiet -e ".[jax,torch,dev]"

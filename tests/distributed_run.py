@@ -37,7 +37,7 @@ import keras_mi  # noqa: E402
 from keras_mi import MIGRU, MILSTM, MIRNN, MLSTM, MultiplicativeInteraction  # noqa: E402
 from keras_mi.callbacks import GradientNormMonitor  # noqa: E402
 
-BATCH, T, D, UNITS, EPOCHS = 8, 6, 3, 8, 3
+BATCH, T, D, UNITS, EPOCHS = 8, 6, 3, 8, 2
 
 
 def data():
@@ -160,6 +160,9 @@ def main(output_dir):
     # JAX: every model with dropout (keras.distribution draws the masks of
     # the global batch). TensorFlow: without dropout (each replica draws
     # its own masks), and MILSTM with dropout twice, for reproducibility.
+    if BACKEND == "jax":
+        # On JAX the statistics are global anyway: nothing to synchronize.
+        names = [n for n in names if n != "MILSTM-batchnorm-synchronized"]
     runs = [(name, 0.2 if BACKEND == "jax" else 0.0) for name in names]
     if BACKEND == "tensorflow" and "MILSTM" in names:
         runs.append(("MILSTM", 0.2))

@@ -270,7 +270,7 @@ def test_probe_of_a_masked_model_carries_states_like_the_layer(rng, go_backwards
         ]
     )
     layer = find_recurrent_layer(model)
-    expected = keras.Model(model.inputs, layer.output)(x)
+    expected = keras.Model(model.inputs[0], layer.output)(x)
     probe = Probe(model, layer, x, np.zeros((4, 2), "float32"))
     got = probe.run()[0][-1]
     np.testing.assert_allclose(

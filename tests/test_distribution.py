@@ -9,7 +9,7 @@ Tolerance: 1e-5 on losses and predictions. Distributed and one-device runs
 do the same float32 arithmetic except for the order of the reductions over
 the batch (an all-reduce of per-replica sums, or XLA's partitioned sums):
 that reorders additions of O(1) terms, ~1e-7 relative per step; the
-measured differences are <= 2e-6 after three epochs.
+measured differences are <= 2e-6 after three epochs (the tests run two).
 """
 
 import json
@@ -68,7 +68,7 @@ def test_distributed_losses_equal_one_device(runs, name):
         assert _max_difference(entry[engine]["loss"], entry["one"]["loss"]) < TOLERANCE, engine
         assert (
             _max_difference(entry[engine]["prediction"], entry["one"]["prediction"])
-            < 10 * TOLERANCE  # predictions after training: 3 epochs of drift
+            < 10 * TOLERANCE  # predictions after training: 2 epochs of drift
         ), engine
 
 
@@ -131,13 +131,17 @@ def test_batch_normalization_statistics_under_data_parallelism(runs):
     """JAX: the statistics are the global batch's (equal to one device).
     TensorFlow: each replica's own, unless `normalization_synchronized`."""
     plain = runs["models"]["MILSTM-batchnorm"]
-    synchronized = runs["models"]["MILSTM-batchnorm-synchronized"]
-    assert _max_difference(synchronized["data"]["loss"], synchronized["one"]["loss"]) < TOLERANCE
     difference = _max_difference(plain["data"]["loss"], plain["one"]["loss"])
     if BACKEND == "jax":
         assert difference < TOLERANCE
+        assert _max_difference(plain["model"]["loss"], plain["one"]["loss"]) < TOLERANCE
     else:
         assert difference > 1e-3  # per-replica statistics of half batches
+        synchronized = runs["models"]["MILSTM-batchnorm-synchronized"]
+        assert (
+            _max_difference(synchronized["data"]["loss"], synchronized["one"]["loss"])
+            < TOLERANCE
+        )
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="the layout map is keras.distribution's (JAX)")
