@@ -14,6 +14,8 @@ import sys
 
 import numpy as np
 
+from keras_mi_command import quiet_tensorflow
+
 TFDS_PREFIX = "tfds:"
 VOCABULARY_FILE = "vocabulary.json"
 MODEL_FILE = "model.keras"
@@ -22,27 +24,6 @@ SPLITS = ("validation", "test")
 
 class CommandError(ValueError):
     """A bad command line: printed as `keras-mi COMMAND: error: ...`."""
-
-
-def _quiet_tensorflow():
-    """Imports TensorFlow with its start-up lines (CUDA probing, oneDNN and
-    CPU-feature notes, which TensorFlow prints before its log level applies)
-    sent to /dev/null: they are not for the user of the command. Later
-    warnings and errors show as usual."""
-    if "tensorflow" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow as tf
-
-        tf.constant(0)  # the device set-up logs too
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _check_dataset(dataset):
@@ -629,7 +610,7 @@ def main(argv=None):
     if extra:
         # Report it with the command's own usage, not the top-level one.
         command.error(f"unrecognized arguments: {' '.join(extra)}")
-    _quiet_tensorflow()
+    quiet_tensorflow()  # where main is called directly, not by the command
     try:
         if hasattr(args, "dataset"):
             _check_dataset(args.dataset)

@@ -218,3 +218,26 @@ def test_killed_run_resumes_without_losing_an_epoch(tiny_corpus, tmp_path):
         epochs = [line.split(",")[0] for line in handle.read().splitlines()[1:]]
     epochs = [e for e in epochs if e != "epoch"]
     assert sorted(int(e) for e in epochs) == [0, 1, 2, 3, 4]
+
+
+def test_installed_command_prints_no_tensorflow_start_up_lines(tiny_corpus, tmp_path):
+    """The `keras-mi` script of the environment, as a user runs it: its
+    output is the results only, without TensorFlow's CUDA probing and
+    CPU-feature lines (which `import keras` prints on the TensorFlow
+    backend, and tf.data on the others)."""
+    import os
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(sys.executable), "keras-mi")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [script, "train", "--run-dir", str(tmp_path / "run"), *_common(tiny_corpus),
+         "--units", "8", "--embedding-dim", "4", "--epochs", "1", "--steps-per-epoch", "2",
+         "--validation-steps", "1", "--test-steps", "1", "--no-monitors", "--verbose", "0"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    for noise in ("cuInit", "cudart_stub", "absl::InitializeLog", "rebuild TensorFlow"):
+        assert noise not in result.stderr + result.stdout, noise
+    assert "model saved to" in result.stdout
