@@ -223,11 +223,9 @@ def _fit(args, run_dir, quiet=False):
     if vocabulary is not None:
         vocabulary.save(os.path.join(run_dir, VOCABULARY_FILE))
     engine = distribution.for_command(getattr(args, "distribute", "none"))
-    with contextlib.ExitStack() as stack:
-        if engine is not None:
-            stack.enter_context(engine.scope())
-            if not quiet:
-                print(f"distribution: {distribution.describe(engine)}")
+    if engine is not None and not quiet:
+        print(f"distribution: {distribution.describe(engine)}")
+    with contextlib.nullcontext() if engine is None else engine.scope():
         return _fit_in_scope(args, run_dir, quiet, log_dir, checkpoint_dir, vocabulary, size)
 
 

@@ -51,7 +51,8 @@ def _copy_weights(source_cell, target_cell):
     for name in ("kernel", "recurrent_kernel", "bias"):
         source = getattr(source_cell, name, None)
         if source is not None:
-            getattr(target_cell, name).assign(_copied([source.value])[0])
+            (value,) = _copied([source.value])
+            getattr(target_cell, name).assign(value)
 
 
 def _convert_sequence_layer(layer, target_class):
