@@ -16,7 +16,6 @@ import numpy as np
 
 from keras_mi_command import quiet_tensorflow
 
-TFDS_PREFIX = "tfds:"
 VOCABULARY_FILE = "vocabulary.json"
 MODEL_FILE = "model.keras"
 SPLITS = ("validation", "test")
@@ -26,51 +25,36 @@ class CommandError(ValueError):
     """A bad command line: printed as `keras-mi COMMAND: error: ...`."""
 
 
+def _dataset_error(error):
+    """A `keras_mi.data.sources` error about the dataset, as the command's."""
+    from keras_mi.data import sources
+
+    text = str(error)
+    if text.startswith(sources.ARGUMENT):
+        return CommandError("argument --dataset" + text[len(sources.ARGUMENT) :])
+    return error
+
+
 def _check_dataset(dataset):
     """Fails early, naming `--dataset`, where it names no data."""
-    if dataset == "embedded" or dataset.startswith(TFDS_PREFIX):
-        return
-    from keras_mi.data import corpus
+    from keras_mi.data import sources
 
     try:
-        corpus.text_files(dataset)
-    except ValueError:
-        raise CommandError(
-            f"argument --dataset: {dataset!r} is not an existing file, "
-            "directory or glob pattern (or 'embedded', or tfds:NAME)"
-        ) from None
-
-
-def _dataset_files(dataset, split):
-    from keras_mi.data import corpus
-
-    if dataset == "embedded":
-        return corpus.embedded_corpus_files(split)
-    paths = corpus.text_files(dataset)
-    root = dataset if os.path.isdir(dataset) else os.path.dirname(paths[0])
-    files = corpus.split_files(paths, root, split)
-    if not files:
-        raise CommandError(
-            f"argument --dataset: {dataset!r} has no files in its {split} split "
-            f"({len(paths)} files in all, assigned to splits by a hash of "
-            "their paths: 90% train, 5% validation, 5% test); give a "
-            "directory with more files."
-        )
-    return files
+        sources.check_dataset(dataset)
+    except ValueError as error:
+        raise _dataset_error(error) from None
 
 
 def _documents(args, split):
     """The documents (tf.string) of one split of `--dataset`."""
-    from keras_mi import data
+    from keras_mi.data import sources
 
-    if args.dataset.startswith(TFDS_PREFIX):
-        return data.tfds_documents(
-            args.dataset[len(TFDS_PREFIX) :],
-            split,
-            data_dir=args.data_dir,
-            text_feature=args.text_feature,
+    try:
+        return sources.dataset_documents(
+            args.dataset, split, data_dir=args.data_dir, text_feature=args.text_feature
         )
-    return data.file_documents(_dataset_files(args.dataset, split))
+    except ValueError as error:
+        raise _dataset_error(error) from None
 
 
 def _windows(args, split, repeat, vocabulary=None):
@@ -307,23 +291,14 @@ def train(args):
 def matched_units(cell, parameter_count, layers, embedding_dim, vocabulary_size):
     """The units for which `cell`'s model has the parameter count closest to
     `parameter_count` (the other sizes fixed)."""
-    from keras_mi.models import char_language_model
+    from keras_mi.models import char_language_model, units_for_parameter_count
 
-    def count(units):
-        return char_language_model(
+    return units_for_parameter_count(
+        lambda units: char_language_model(
             cell, units, layers, embedding_dim, vocabulary_size
-        ).count_params()
-
-    low, high = 1, 8
-    while count(high) < parameter_count:
-        low, high = high, high * 2
-    while high - low > 1:  # the count grows with units
-        middle = (low + high) // 2
-        if count(middle) < parameter_count:
-            low = middle
-        else:
-            high = middle
-    return min((low, high), key=lambda u: abs(count(u) - parameter_count))
+        ).count_params(),
+        parameter_count,
+    )
 
 
 def compare(args):

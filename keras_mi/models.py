@@ -53,6 +53,22 @@ def char_language_model(cell="milstm", units=128, layers=1, embedding_dim=32, vo
     return keras.Model(inputs, logits, name=f"{cell}_char_lm")
 
 
+def units_for_parameter_count(count, parameter_count):
+    """The positive integer `units` at which `count(units)` (a parameter
+    count that grows with units) is closest to `parameter_count`."""
+    check_positive_int("parameter_count", parameter_count)
+    low, high = 1, 8
+    while count(high) < parameter_count:
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        if count(middle) < parameter_count:
+            low = middle
+        else:
+            high = middle
+    return min((low, high), key=lambda u: abs(count(u) - parameter_count))
+
+
 def compile_language_model(model, learning_rate=2e-3, clipnorm=1.0):
     """Adam, sparse cross-entropy on logits, and bits per character."""
     model.compile(

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from keras_mi import MultiplicativeInteraction, TiedEmbedding
 from keras_mi.models import (
@@ -47,3 +48,16 @@ def test_multiplicative_embedding_model_learns(rng):
     y = text[1 : 5 * 19 + 1].reshape(5, 19)
     history = model.fit(x, y, epochs=30, verbose=0).history
     assert history["bpc"][-1] < 0.5 * history["bpc"][0]
+
+
+def test_units_for_parameter_count_is_the_closest_size():
+    from keras_mi.models import units_for_parameter_count
+
+    def count(units):  # a quadratic count, like a recurrent layer's
+        return 4 * units * units + 10 * units
+
+    for target in (14, 100, 1_000, 123_456):
+        best = min(range(1, 400), key=lambda u: abs(count(u) - target))
+        assert units_for_parameter_count(count, target) == best
+    with pytest.raises(ValueError, match="parameter_count"):
+        units_for_parameter_count(count, 0)

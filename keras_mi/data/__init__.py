@@ -23,12 +23,18 @@ _LAZY = {
     "windows": "pipeline",
     "tfds_documents": "tfds_source",
     "CharacterVocabulary": "vocabulary",
+    "check_dataset": "sources",
+    "dataset_documents": "sources",
+    "dataset_files": "sources",
 }
 
 __all__ = [
     "VOCABULARY_SIZE",
     "CharacterVocabulary",
     "byte_windows",
+    "check_dataset",
+    "dataset_documents",
+    "dataset_files",
     "decode_bytes",
     "embedded_corpus_files",
     "file_documents",
