@@ -8,11 +8,13 @@ dataset, as data); the benchmark script through bash at a tiny shape. The
 few lines that are not run here say why in `RUN_ELSEWHERE`.
 """
 
+import importlib.util
 import os
 import pathlib
 import re
 import shlex
 import subprocess
+import sys
 
 import keras
 import pytest
@@ -27,6 +29,14 @@ RUN_ELSEWHERE = {
     "pip install": "installation: scripts/setup.sh runs it before any test",
     "bash scripts/test.sh": "the test command itself (CI runs it)",
     "bash scripts/train.sh": "the main job: CI runs it, shortened, after the tests",
+    ".venv/bin/python examples/paper/run_all.py": (
+        "tests/test_paper_experiments.py runs the runner, and with it every "
+        "experiment, at tiny size"
+    ),
+    ".venv/bin/python examples/paper/build_kjv_corpus.py": (
+        "it fetches Debian packages from the mirror; tests/test_paper_experiments.py "
+        "tests its parser and the corpus layout"
+    ),
 }
 TINY_MODEL = [
     "--units", "8", "--embedding-dim", "4", "--epochs", "1",
@@ -84,6 +94,15 @@ def tiny_corpus(tmp_path):
     return str(corpus)
 
 
+def _load_example(name):
+    path = ROOT / "examples" / f"{name}.py"
+    sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _run_keras_mi(argv, tiny_corpus):
     """One documented `keras-mi` command at tiny size, in-process."""
     command = argv[0]
@@ -121,6 +140,12 @@ def test_shell_commands_run(document, tmp_path, monkeypatch, tiny_corpus, capsys
         if argv[0] in ("keras-mi", ".venv/bin/keras-mi"):
             code = _run_keras_mi(argv[1:], tiny_corpus)
             assert code == 0, f"{document.name}: `{line}` failed:\n{capsys.readouterr().err}"
+            continue
+        if argv[:2] == [".venv/bin/python", "examples/paper/report.py"]:
+            # The summary of the committed results, read from the checkout.
+            report = _load_example("paper/report")
+            arguments = [a if a.startswith("-") else str(ROOT / a) for a in argv[2:]]
+            assert report.main(arguments)["rows"], f"{document.name}: `{line}` read nothing"
             continue
         if argv[:2] == ["bash", "benchmarks/run_cpu.sh"]:
             if keras.backend.backend() != "torch":

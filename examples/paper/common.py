@@ -1,0 +1,394 @@
+"""What the paper experiments share: arguments, data, models, training,
+statistics, the JSON record and the figures.
+
+Every experiment is a plain `model.fit` program on keras_mi layers. Data
+are windows of a character corpus (any `keras-mi --dataset` value), drawn at
+random offsets of the train split with a generator seeded by the run's seed,
+so the models compared within one seed see the same batches in the same
+order.
+"""
+
+import argparse
+import functools
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_mi.data import VOCABULARY_SIZE
+from keras_mi.metrics import BitsPerCharacter
+
+LN2 = float(np.log(2.0))
+
+
+# ----------------------------------------------------------------- arguments
+
+
+def parse_arguments(description, argv, small, paper, extra=None, text=True):
+    """Parses the shared options and the experiment's own (`extra(parser)`).
+
+    `small` are the defaults (this machine's scale); `--paper-scale` replaces
+    them by `paper`, the paper's hyper-parameters. Options given on the
+    command line win over both. `text=False` leaves out the options about
+    text data and language models.
+    """
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, help="runs per model (seeds 0, 1, ...)")
+    parser.add_argument("--steps", type=int, help="training steps per run")
+    parser.add_argument("--batch-size", type=int, help="examples per batch")
+    if text:
+        _add_text_arguments(parser)
+    parser.add_argument(
+        "--paper-scale",
+        action="store_true",
+        help="the paper's hyper-parameters (sizes, steps, learning rate) instead of this machine's",
+    )
+    parser.add_argument("--out", default=None, help="where the JSON and figures go")
+    if extra is not None:
+        extra(parser)
+    parser.set_defaults(**small)
+    known, _ = parser.parse_known_args(argv)
+    if known.paper_scale:
+        parser.set_defaults(**paper)
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    for name in ("seeds", "steps", "units", "sequence_length", "batch_size", "evaluations",
+                 "validation_windows"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            parser.error(f"argument --{name.replace('_', '-')}: must be at least 1, got {value}")
+    if getattr(args, "test_windows", None) is not None and args.test_windows < 0:
+        parser.error(f"argument --test-windows: must be 0 or more, got {args.test_windows}")
+    if text:
+        from keras_mi.data import check_dataset
+
+        try:
+            check_dataset(args.dataset)
+        except ValueError as error:
+            parser.error(str(error))
+    return args
+
+
+def _add_text_arguments(parser):
+    parser.add_argument("--units", type=int, help="recurrent units (or the size that sets the parameter budget)")
+    parser.add_argument(
+        "--dataset",
+        default="embedded",
+        help="'embedded', a text file, directory or glob, or tfds:NAME (as for keras-mi)",
+    )
+    parser.add_argument("--data-dir", default=None, help="tfds data_dir for tfds:NAME")
+    parser.add_argument("--text-feature", default=None, help="the text feature of a tfds dataset")
+    parser.add_argument("--sequence-length", type=int, help="characters per training window")
+    parser.add_argument("--learning-rate", type=float, help="Adam's learning rate")
+    parser.add_argument("--evaluations", type=int, help="validation points on each learning curve")
+    parser.add_argument("--validation-windows", type=int, help="validation windows per evaluation")
+    parser.add_argument(
+        "--test-windows", type=int, help="test windows for the final BPC (0: the whole test split)"
+    )
+
+
+def output_dir(args, name):
+    path = args.out or os.path.join("runs", "paper", name)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+# ---------------------------------------------------------------------- data
+
+
+@functools.lru_cache(maxsize=8)
+def split_symbols(dataset, split, data_dir=None, text_feature=None):
+    """Every byte of one split, concatenated (uint8 array)."""
+    from keras_mi.data import dataset_documents
+
+    documents = dataset_documents(dataset, split, data_dir=data_dir, text_feature=text_feature)
+    chunks = [np.frombuffer(d, dtype=np.uint8) for d in documents.as_numpy_iterator()]
+    symbols = np.concatenate(chunks) if chunks else np.zeros((0,), np.uint8)
+    return symbols
+
+
+def _corpus(args, split, length):
+    symbols = split_symbols(args.dataset, split, args.data_dir, args.text_feature)
+    if len(symbols) < length + 1:
+        raise ValueError(
+            f"Received an invalid value for argument `dataset`: the {split} "
+            f"split of {args.dataset!r} holds {len(symbols)} characters, fewer "
+            f"than one window of {length + 1}."
+        )
+    return symbols
+
+
+def _cut(symbols, offsets, length):
+    index = offsets[:, None] + np.arange(length + 1)[None, :]
+    window = symbols[index].astype("int32")
+    return window[:, :-1], window[:, 1:]
+
+
+def train_windows(args, seed, count=None, length=None):
+    """`count` (default steps x batch) training windows at random offsets;
+    the same seed gives the same windows in the same order."""
+    length = length or args.sequence_length
+    count = count or args.steps * args.batch_size
+    symbols = _corpus(args, "train", length)
+    rng = np.random.default_rng(10_000 + seed)
+    offsets = rng.integers(0, len(symbols) - length, size=count)
+    return _cut(symbols, offsets, length)
+
+
+def held_out_windows(args, split, count, length=None):
+    """`count` windows spread evenly over a held-out split (0: all of it,
+    cut into consecutive windows)."""
+    length = length or args.sequence_length
+    symbols = _corpus(args, split, length)
+    last = len(symbols) - length - 1
+    if count == 0 or count > last // length + 1:
+        offsets = np.arange(0, last + 1, length)
+    else:
+        offsets = np.linspace(0, last, count).astype("int64")
+    return _cut(symbols, offsets, length)
+
+
+# -------------------------------------------------------------------- models
+
+
+class OneHot(keras.layers.Layer):
+    """Integer characters to one-hot vectors: the paper's input, on which
+    `W x` is one column of `W` (so `W`'s initial scale is the input's)."""
+
+    def __init__(self, depth, **kwargs):
+        super().__init__(**kwargs)
+        self.depth = depth
+
+    def call(self, inputs):
+        return keras.ops.one_hot(inputs, self.depth, dtype=self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.depth)
+
+    def get_config(self):
+        return {**super().get_config(), "depth": self.depth}
+
+
+def language_model(recurrent, sequence_length=None, one_hot=True, embedding_dim=32,
+                   vocabulary_size=VOCABULARY_SIZE, name="lm"):
+    """Characters -> (one-hot or embedding) -> `recurrent` -> logits."""
+    inputs = keras.Input((sequence_length,), dtype="int32", name="characters")
+    if one_hot:
+        x = OneHot(vocabulary_size, name="one_hot")(inputs)
+    else:
+        x = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")(inputs)
+    x = recurrent(x)
+    logits = keras.layers.Dense(vocabulary_size, name="logits")(x)
+    return keras.Model(inputs, logits, name=name)
+
+
+def compile_model(model, learning_rate, clipnorm=None):
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[BitsPerCharacter()],
+    )
+    return model
+
+
+def bits_per_character(model, x, y, batch_size=64):
+    """Mean BPC over the given windows (every character weighs the same)."""
+    logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    return float(logs["bpc"])
+
+
+class ValidationCurve(keras.callbacks.Callback):
+    """Validation BPC every `every` training steps (and at step 0)."""
+
+    def __init__(self, x, y, every):
+        super().__init__()
+        self.x, self.y, self.every = x, y, every
+        self.steps, self.bpc, self.seen = [], [], 0
+
+    def _record(self):
+        self.steps.append(self.seen)
+        self.bpc.append(bits_per_character(self.model, self.x, self.y))
+
+    def on_train_begin(self, logs=None):
+        if not self.steps:
+            self._record()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen % self.every == 0:
+            self._record()
+
+
+def fit_language_model(model, args, seed, steps=None, curve=True, callbacks=(), train=None):
+    """Trains on the seed's windows with `model.fit` (one pass, in order).
+
+    Returns a dict: `curve` (steps, validation BPC), `train_seconds`,
+    `validation_bpc` and `test_bpc` at the end.
+    """
+    steps = steps or args.steps
+    x, y = train if train is not None else train_windows(args, seed, steps * args.batch_size)
+    x_val, y_val = held_out_windows(args, "validation", args.validation_windows)
+    tracker = ValidationCurve(x_val, y_val, max(steps // args.evaluations, 1))
+    started = time.perf_counter()
+    model.fit(
+        x[: steps * args.batch_size], y[: steps * args.batch_size],
+        batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0,
+        callbacks=([tracker] if curve else []) + list(callbacks),
+    )
+    seconds = time.perf_counter() - started
+    x_test, y_test = held_out_windows(args, "test", args.test_windows)
+    result = {
+        "train_seconds": seconds,
+        "validation_bpc": bits_per_character(model, x_val, y_val),
+        "test_bpc": bits_per_character(model, x_test, y_test),
+        "test_characters": int(x_test.size),
+    }
+    if curve:
+        if tracker.steps[-1] != steps:
+            tracker.seen = steps
+            tracker._record()
+        result["curve"] = {"steps": tracker.steps, "validation_bpc": tracker.bpc}
+    return result
+
+
+def trainable_parameters(model):
+    """Trainable parameters only (batch norm's population statistics are
+    state, not parameters)."""
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def units_for_budget(build, parameter_count):
+    """The units at which `build(units)` has the trainable parameter count
+    closest to `parameter_count` (the count grows with units)."""
+    from keras_mi.models import units_for_parameter_count
+
+    return units_for_parameter_count(
+        lambda u: trainable_parameters(build(u)), parameter_count)
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def summary(values):
+    """Mean, sample standard deviation (n - 1) and count."""
+    values = np.asarray(values, dtype="float64")
+    std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+    return {"mean": float(values.mean()), "std": std, "n": int(len(values))}
+
+
+def mean_curve(curves):
+    """Pointwise mean and standard deviation of curves on the same steps."""
+    values = np.asarray([c["validation_bpc"] for c in curves], dtype="float64")
+    return {
+        "steps": curves[0]["steps"],
+        "mean": values.mean(axis=0).tolist(),
+        "std": (values.std(axis=0, ddof=1) if len(values) > 1 else 0 * values[0]).tolist(),
+    }
+
+
+def pm(stats, digits=3):
+    """`mean ± std` as text."""
+    if stats["n"] < 2:
+        return f"{stats['mean']:.{digits}f}"
+    return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+
+
+# ------------------------------------------------------------------- records
+
+
+def settings(args):
+    """The arguments a run used, for its JSON."""
+    return {k: v for k, v in sorted(vars(args).items()) if k not in ("out", "argv")}
+
+
+def environment(name, args):
+    command = shlex.join([".venv/bin/python", f"examples/paper/{name}.py"] + args.argv)
+    return {
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "command": command,
+    }
+
+
+def write_record(path, name, args, runs, results, table, started, figures=()):
+    """The experiment's JSON: settings, every run, the summaries, the table."""
+    record = {
+        "experiment": name,
+        "settings": settings(args),
+        "environment": environment(name, args),
+        "seconds": time.perf_counter() - started,
+        "runs": runs,
+        "results": results,
+        "table": table,
+        "figures": [os.path.basename(f) for f in figures],
+    }
+    json_path = os.path.join(path, f"{name}.json")
+    with open(json_path, "w") as handle:
+        json.dump(record, handle, indent=1, default=_plain)
+    print(format_table(table))
+    print(f"results: {json_path}" + "".join(f"\nfigure: {f}" for f in figures))
+    return record
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def format_table(table):
+    """A table `{"columns": [...], "rows": [[...], ...]}` as Markdown."""
+    lines = [
+        "| " + " | ".join(table["columns"]) + " |",
+        "|" + "|".join("---" for _ in table["columns"]) + "|",
+    ]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in table["rows"]]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------- figures
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(path, curves, title, ylabel="validation BPC", xlabel="training step"):
+    """Mean curves with a ±1 std band: `curves` maps label -> mean_curve."""
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for label, curve in curves.items():
+        steps = np.asarray(curve["steps"])
+        mean, std = np.asarray(curve["mean"]), np.asarray(curve["std"])
+        axis.plot(steps, mean, marker=".", label=label)
+        axis.fill_between(steps, mean - std, mean + std, alpha=0.2)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def set_seed(seed):
+    keras.utils.clear_session()
+    keras.utils.set_random_seed(seed)

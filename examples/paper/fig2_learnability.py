@@ -1,0 +1,182 @@
+"""Fig. 2 of Jayakumar et al. (2020): how many parameters a model needs to
+learn simple two-input functions.
+
+For x, z ~ N(0, I_d): summation `x + z`, gating `x * sigmoid(z)` and the dot
+product `<x, z>`, learnt by a one-hidden-layer MLP on `[x; z]`
+(`linear(size), relu, linear(out)`) and by one Multiplicative Interaction
+layer (hypernetwork form, `MI(size), linear(out)`), sweeping `size`. Adam,
+mean squared error on batches of 100 fresh Gaussian samples, test MSE on
+10,000 samples; a model "learns" the function when its test MSE is at most
+0.1. Paper: for gating and the dot product the MLP's parameter count grows
+far faster with d than the MI model's; summation is easier for the MLP.
+
+    .venv/bin/python examples/paper/fig2_learnability.py [--seeds 3] [--steps 1500] [--dims 4] [--paper-scale]
+"""
+
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+from keras_mi import MultiplicativeInteraction  # noqa: E402
+
+NAME = "fig2_learnability"
+THRESHOLD = 0.1
+FUNCTIONS = {
+    "summation": (lambda x, z: x + z, "d"),
+    "gating": (lambda x, z: x / (1.0 + np.exp(-z)), "d"),
+    "dot product": (lambda x, z: np.sum(x * z, axis=-1, keepdims=True), 1),
+}
+MODELS = ("MLP", "MI")
+SMALL = dict(seeds=3, steps=1500, batch_size=100, dims="4,8", sizes="1,2,4,8,16,32,64",
+             learning_rates="0.001", test_samples=10_000)
+# Appendix C: 6,000 Adam steps, batches of 100, the best of three learning
+# rates, sizes swept over the list below, 10,000 test samples.
+PAPER_SCALE = dict(seeds=3, steps=6000, batch_size=100, dims="2,4,8,16,32",
+                   sizes="1,2,5,10,15,20,30,40,50,60,80,100,120,140,160,180,200",
+                   learning_rates="0.1,0.001,0.0001", test_samples=10_000)
+
+
+def build(kind, size, d, outputs):
+    x = keras.Input((d,), name="x")
+    z = keras.Input((d,), name="z")
+    if kind == "MLP":
+        hidden = keras.layers.Dense(size, activation="relu")(keras.layers.Concatenate()([x, z]))
+    else:
+        hidden = MultiplicativeInteraction(size, mode="hypernetwork")([x, z])
+    return keras.Model([x, z], keras.layers.Dense(outputs)(hidden), name=kind)
+
+
+def samples(rng, count, d, function):
+    x = rng.standard_normal((count, d)).astype("float32")
+    z = rng.standard_normal((count, d)).astype("float32")
+    return x, z, FUNCTIONS[function][0](x, z).astype("float32")
+
+
+def fit(kind, size, d, function, seed, learning_rate, args, test):
+    common.set_seed(seed)
+    x, z, y = samples(np.random.default_rng(seed), args.steps * args.batch_size, d, function)
+    outputs = y.shape[-1]
+    model = build(kind, size, d, outputs)
+    # Several steps per call where the backend allows it (not PyTorch):
+    # the models are tiny, so Keras' per-step overhead dominates.
+    per_call = 1 if keras.backend.backend() == "torch" else 50
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse",
+                  steps_per_execution=per_call)
+    model.fit([x, z], y, batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0)
+    mse = float(model.evaluate([test[0], test[1]], test[2], batch_size=1000, verbose=0))
+    return model.count_params(), mse if np.isfinite(mse) else float("inf")
+
+
+def main(argv=None):
+    def extra(parser):
+        parser.add_argument("--dims", help="input sizes d (comma-separated)")
+        parser.add_argument("--sizes", help="hidden sizes swept (comma-separated)")
+        parser.add_argument("--learning-rates", help="Adam learning rates; the best is kept")
+        parser.add_argument("--test-samples", type=int, help="samples for the test MSE")
+        parser.add_argument("--functions", default=",".join(FUNCTIONS),
+                            help=f"some of: {', '.join(FUNCTIONS)}")
+
+    args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, extra,
+                                  text=False)
+    dims = [int(d) for d in str(args.dims).split(",")]
+    sizes = [int(s) for s in str(args.sizes).split(",")]
+    rates = [float(r) for r in str(args.learning_rates).split(",")]
+    functions = [f.strip() for f in args.functions.split(",")]
+    for function in functions:
+        if function not in FUNCTIONS:
+            raise ValueError(f"Received an invalid value for argument `--functions`: "
+                             f"{function!r}; expected some of {', '.join(FUNCTIONS)}.")
+    out = common.output_dir(args, NAME)
+    started = time.perf_counter()
+    runs = []
+    for function in functions:
+        for d in dims:
+            test = samples(np.random.default_rng(999), args.test_samples, d, function)
+            for seed in range(args.seeds):
+                for kind in MODELS:
+                    for size in sizes:
+                        tried = [fit(kind, size, d, function, seed, rate, args, test)
+                                 for rate in rates]
+                        parameters = tried[0][0]
+                        best = int(np.argmin([mse for _, mse in tried]))
+                        runs.append({"function": function, "d": d, "model": kind, "size": size,
+                                     "seed": seed, "parameters": parameters,
+                                     "learning_rate": rates[best], "test_mse": tried[best][1]})
+            print(f"{function}, d={d}: done", flush=True)
+    results, rows = {}, []
+    for function in functions:
+        for d in dims:
+            key = f"{function}, d={d}"
+            results[key] = {}
+            for kind in MODELS:
+                mine = [r for r in runs if r["function"] == function and r["d"] == d
+                        and r["model"] == kind]
+                needed = []
+                for seed in range(args.seeds):
+                    reached = [r["parameters"] for r in mine
+                               if r["seed"] == seed and r["test_mse"] <= THRESHOLD]
+                    needed.append(min(reached) if reached else None)
+                found = [n for n in needed if n is not None]
+                by_size = {str(s): common.summary([r["test_mse"] for r in mine if r["size"] == s])
+                           for s in sizes}
+                results[key][kind] = {
+                    "parameters_needed": needed,
+                    "parameters_needed_summary": common.summary(found) if found else None,
+                    "seeds_reaching_threshold": len(found),
+                    "test_mse_by_size": by_size,
+                    "parameters_by_size": {str(s): next(r["parameters"] for r in mine
+                                                        if r["size"] == s) for s in sizes},
+                }
+                result = results[key][kind]
+                rows.append([function, d, kind,
+                             common.pm(result["parameters_needed_summary"], 0) if found else
+                             f"not reached (largest: {result['parameters_by_size'][str(sizes[-1])]:,})",
+                             f"{len(found)}/{args.seeds}",
+                             common.pm(by_size[str(sizes[-1])], 4)])
+    table = {"columns": ["function", "d", "model", f"parameters to reach MSE <= {THRESHOLD}",
+                         "seeds reaching it", f"test MSE at size {sizes[-1]}"], "rows": rows}
+    figure = draw(os.path.join(out, f"{NAME}.png"), results, sizes)
+    return common.write_record(out, NAME, args, runs, results, table, started, [figure])
+
+
+def draw(path, results, sizes):
+    """Test MSE against parameters: one panel per function (columns) and
+    input size (rows)."""
+    plt = common.pyplot()
+    functions = list(dict.fromkeys(key.rsplit(", d=", 1)[0] for key in results))
+    dims = list(dict.fromkeys(int(key.rsplit(", d=", 1)[1]) for key in results))
+    figure, axes = plt.subplots(len(dims), len(functions), squeeze=False,
+                                figsize=(4.2 * len(functions), 3.4 * len(dims)))
+    for row, d in enumerate(dims):
+        for column, function in enumerate(functions):
+            axis, key = axes[row][column], f"{function}, d={d}"
+            for kind in MODELS:
+                result = results[key][kind]
+                parameters = [result["parameters_by_size"][str(s)] for s in sizes]
+                mean = [result["test_mse_by_size"][str(s)]["mean"] for s in sizes]
+                std = [result["test_mse_by_size"][str(s)]["std"] for s in sizes]
+                axis.errorbar(parameters, mean, yerr=np.nan_to_num(std), marker="o",
+                              capsize=2, label=kind)
+            axis.axhline(THRESHOLD, color="grey", linestyle=":", label=f"MSE {THRESHOLD}")
+            axis.set_xscale("log")
+            axis.set_yscale("log")
+            axis.set_ylim(bottom=1e-6)  # below: learnt exactly, up to float32
+            axis.set_xlabel("parameters")
+            axis.set_ylabel("test MSE")
+            axis.set_title(key)
+            axis.grid(alpha=0.3)
+    axes[0][0].legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""The paper experiments (examples/paper) at a tiny size: every script runs end
+to end on this backend and writes its JSON and figures; the runner's table
+and docs/results.md's generated sections are read from those JSON files."""
+
+import importlib
+import json
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+PAPER = pathlib.Path(__file__).resolve().parents[1] / "examples" / "paper"
+
+
+def load(name):
+    if str(PAPER) not in sys.path:
+        sys.path.insert(0, str(PAPER))
+    return importlib.import_module(name)
+
+
+# What each experiment's "results" must hold, per model.
+EXPECTED = {
+    "table1_init_scale": ({"RNN", "MI-RNN"}, {"test_bpc", "std_across_scales"}),
+    "fig1a_gradient_norms": ({"lin-RNN", "lin-MI-RNN"}, {"log_gradient_norm", "test_bpc"}),
+    "fig1bcd_tanh_rnns": (
+        {"vanilla-RNN", "MI-RNN-simple", "MI-RNN-general"},
+        {"curve", "test_bpc", "final_saturation", "mean_abs_activation", "histogram"},
+    ),
+    "char_lm": (
+        {"LSTM", "MI-LSTM + batch norm"},
+        {"units", "parameters", "test_bpc", "curve", "train_seconds"},
+    ),
+    "conversion": (
+        {"LSTM, trained on", "LSTM -> MI-LSTM, fine-tuned", "difference"}, set()),
+    "fig2_learnability": ({"dot product, d=2"}, set()),
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("paper")
+    table = load("run_all").main(["--tiny", "--out", str(out)])
+    return out, table
+
+
+def test_every_experiment_writes_its_json_and_figures(tiny_results):
+    out, _ = tiny_results
+    for name, (models, keys) in EXPECTED.items():
+        record = json.loads((out / name / f"{name}.json").read_text())
+        assert record["experiment"] == name
+        assert set(record["results"]) == models, name
+        for model in models - {"difference"}:
+            assert keys <= set(record["results"][model]), (name, model)
+        assert record["runs"] and record["table"]["rows"], name
+        assert record["environment"]["command"].startswith(
+            f".venv/bin/python examples/paper/{name}.py --out ")
+        for figure in record["figures"]:
+            assert (out / name / figure).read_bytes()[:4] == b"\x89PNG", (name, figure)
+    timings = json.loads((out / "runner.json").read_text())
+    assert set(timings["seconds"]) == set(EXPECTED) and not timings["failed"]
+
+
+def test_seeds_give_error_bars_from_the_runs(tiny_results):
+    out, _ = tiny_results
+    record = json.loads((out / "fig1bcd_tanh_rnns" / "fig1bcd_tanh_rnns.json").read_text())
+    for model, result in record["results"].items():
+        values = [r["test_bpc"] for r in record["runs"] if r["model"] == model]
+        assert len(values) == 2
+        assert result["test_bpc"]["mean"] == pytest.approx(np.mean(values), rel=1e-12)
+        assert result["test_bpc"]["std"] == pytest.approx(np.std(values, ddof=1), rel=1e-12)
+        # Histograms are fractions of all activations.
+        assert sum(result["histogram"]) == pytest.approx(1.0, rel=1e-9)
+    # Models compared within a seed saw the same batches: same validation
+    # windows and step grid on every curve.
+    steps = {tuple(r["curve"]["steps"]) for r in record["runs"]}
+    assert steps == {(0, 2, 4)}
+
+
+def test_table1_spread_across_scales(tiny_results):
+    out, _ = tiny_results
+    record = json.loads((out / "table1_init_scale" / "table1_init_scale.json").read_text())
+    for model in ("RNN", "MI-RNN"):
+        per_seed = [
+            np.std([r["test_bpc"] for r in record["runs"]
+                    if r["model"] == model and r["seed"] == seed])
+            for seed in (0, 1)
+        ]
+        spread = record["results"][model]["std_across_scales"]
+        assert spread["mean"] == pytest.approx(np.mean(per_seed), rel=1e-9)
+
+
+def test_gradient_norms_are_read_back_from_the_event_files(tiny_results):
+    out, _ = tiny_results
+    record = json.loads((out / "fig1a_gradient_norms" / "fig1a_gradient_norms.json").read_text())
+    run = record["runs"][0]
+    curves = load("fig1a_gradient_norms").read_gradient_norms(
+        str(out / "fig1a_gradient_norms" / run["log_dir"]))
+    for t, (steps, values) in curves.items():
+        assert run["log_gradient_norm"][str(t)] == [steps, values]
+        assert steps == [0, 2, 4]  # at initialisation, then every 2 of 4 steps
+
+
+def test_conversion_starts_from_the_lstm(tiny_results):
+    out, _ = tiny_results
+    record = json.loads((out / "conversion" / "conversion.json").read_text())
+    for run in record["runs"]:
+        if run["converted_test_bpc"] is not None:
+            # The converted MI-LSTM computes the LSTM's function.
+            assert run["converted_test_bpc"] == pytest.approx(run["base_test_bpc"], rel=1e-4)
+
+
+def test_runner_table_reads_the_json_files(tiny_results, tmp_path):
+    out, table = tiny_results
+    report = load("report")
+    assert [row[0] for row in table["rows"]] == sorted(EXPECTED)
+    record = json.loads((out / "conversion" / "conversion.json").read_text())
+    difference = record["results"]["difference"]
+    row = next(r for r in table["rows"] if r[0] == "conversion")
+    assert f"{difference['mean']:.3f} BPC" in row[-1]  # one seed: no spread
+    # The table follows the files: change one, and the table changes.
+    record["results"]["difference"] = {"mean": 9.125, "std": 0.5, "n": 2}
+    (tmp_path / "conversion.json").write_text(json.dumps(record))
+    again = report.summary_table(report.load_records(str(tmp_path)))
+    assert "9.125 ± 0.500" in again["rows"][0][-1]
+
+
+def test_docs_sections_are_rewritten_and_prose_kept(tiny_results, tmp_path):
+    out, _ = tiny_results
+    report = load("report")
+    page = tmp_path / "results.md"
+    page.write_text("# Results\nprose before\n<!-- generated: conversion -->\nold\n"
+                    "<!-- end: conversion -->\nprose after\n")
+    done = report.write_docs(report.load_records(str(out)), str(page), "results/")
+    text = page.read_text()
+    assert done == ["conversion"]  # the page has no other section
+    assert "prose before" in text and "prose after" in text and "\nold\n" not in text
+    assert "| continuation |" in text and "![conversion.png](results/conversion.png)" in text
+
+
+def test_paper_scale_sets_the_papers_settings_and_options_win():
+    common = load("common")
+    table1 = load("table1_init_scale")
+    small = common.parse_arguments("t", [], table1.SMALL, table1.PAPER_SCALE)
+    paper = common.parse_arguments("t", ["--paper-scale"], table1.SMALL, table1.PAPER_SCALE)
+    mixed = common.parse_arguments("t", ["--paper-scale", "--units", "64"], table1.SMALL,
+                                   table1.PAPER_SCALE)
+    assert (small.units, small.learning_rate) == (128, 1e-3)
+    assert (paper.units, paper.learning_rate, paper.sequence_length) == (2048, 1e-4, 50)
+    assert (mixed.units, mixed.learning_rate) == (64, 1e-4)
+
+
+def test_bad_options_are_named(tmp_path, capsys):
+    common = load("common")
+    table1 = load("table1_init_scale")
+    with pytest.raises(SystemExit):
+        common.parse_arguments("t", ["--dataset", str(tmp_path / "none")], table1.SMALL,
+                               table1.PAPER_SCALE)
+    assert "argument `dataset`" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        common.parse_arguments("t", ["--seeds", "0"], table1.SMALL, table1.PAPER_SCALE)
+    assert "argument --seeds: must be at least 1, got 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="argument `--models`: 'lstmx'"):
+        load("char_lm").main(["--models", "lstmx", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="argument `--sequence-length`: 8; .* more than 10"):
+        load("fig1a_gradient_norms").main(["--sequence-length", "8", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        load("run_all").main(["--only", "table9", "--out", str(tmp_path)])
+    assert "argument --only: 'table9' is not one of" in capsys.readouterr().err
+
+
+def test_text_experiments_read_any_dataset_folder(tmp_path):
+    """A folder of text (the King James corpus's layout) works as --dataset."""
+    builder = load("build_kjv_corpus")
+    sample = "\n".join(
+        f"\nBook {b} {c}\n\n  1 Verse one of {b} {c} with some\nwrapped words.\n"
+        f"  2 Verse two of chapter {c}.\n" for b in ("Alpha", "Beta") for c in range(1, 41))
+    chapters = builder.parse_chapters(sample)
+    assert len(chapters) == 80
+    builder.write_corpus(chapters, str(tmp_path / "corpus"))
+    result = load("fig1a_gradient_norms").main(
+        ["--dataset", str(tmp_path / "corpus"), "--seeds", "1", "--steps", "2", "--units", "4",
+         "--sequence-length", "12", "--batch-size", "2", "--evaluations", "1",
+         "--validation-windows", "2", "--test-windows", "0", "--out", str(tmp_path / "out")])
+    # --test-windows 0: the whole test split, in consecutive windows.
+    test_files = load("common").split_symbols(str(tmp_path / "corpus"), "test")
+    assert result["runs"][0]["test_characters"] == (len(test_files) - 1) // 12 * 12
+
+
+def test_kjv_parser_joins_wrapped_verses_and_numbers_chapters(tmp_path):
+    builder = load("build_kjv_corpus")
+    text = ("\nGenesis 1\n\n  1 In the beginning God created the heaven and the earth.\n"
+            "  2 And the earth was without form, and void; and darkness was upon the face of\n"
+            "the deep.\n\n1 Kings 3\n\n  1 And Solomon made affinity.\n")
+    chapters = builder.parse_chapters(text)
+    assert chapters == [
+        ("Genesis", 1, ["In the beginning God created the heaven and the earth.",
+                        "And the earth was without form, and void; and darkness was upon "
+                        "the face of the deep."]),
+        ("1 Kings", 3, ["And Solomon made affinity."]),
+    ]
+    builder.write_corpus(chapters, str(tmp_path))
+    assert (tmp_path / "02_1_Kings" / "003.txt").read_text() == "And Solomon made affinity.\n"
+    with pytest.raises(ValueError, match="unexpected line before any verse"):
+        builder.parse_chapters("stray text\n")
