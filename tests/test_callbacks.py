@@ -106,6 +106,29 @@ def test_linear_rnn_matches_eq6_product_of_jacobians(rng):
     assert expected[0] < expected[-1] * 10  # a real product, not a constant
 
 
+def test_vanishing_norms_are_measured_not_rounded_to_zero(rng):
+    """A linear RNN with U = 0.1 I shrinks dC/dh_t tenfold per step: after 24
+    steps the gradient's elements are about 1e-24 times dC/dh_T's, well
+    within float32, but their squares (1e-48) underflow (a norm taken in
+    float32 read exactly 0 here)."""
+    steps = 25
+    layer = keras.layers.SimpleRNN(
+        H, activation=None, use_bias=False,
+        recurrent_initializer=keras.initializers.Identity(gain=0.1))
+    model = keras.Sequential([keras.Input((steps, D)), layer, keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    x = rng.normal(size=(B, steps, D)).astype("float32")
+    y = rng.normal(size=(B, 1)).astype("float32")
+    monitor = GradientNormMonitor("unused", (x, y))
+    monitor.set_model(model)
+    norms = monitor.gradient_norms()
+    assert np.all(norms > 0)
+    # Exactly 0.1 per step (U^T is 0.1 I): the log norms fall by log(10) per
+    # step. Float32 rounds 0.1 and each product to ~6e-8 relative: over 24
+    # steps well within 1e-4 in the log.
+    np.testing.assert_allclose(np.diff(np.log(norms)), np.log(10.0), rtol=1e-4)
+
+
 def test_keras_lstm_and_additive_milstm_give_the_same_norms(rng):
     x, y = _data(rng)
     keras_model = _model(keras.layers.LSTM(H))

@@ -33,6 +33,9 @@ RUN_ELSEWHERE = {
         "tests/test_paper_experiments.py runs the runner, and with it every "
         "experiment, at tiny size"
     ),
+    ".venv/bin/python examples/paper/report.py --page": (
+        "tests/test_paper_experiments.py checks that it leaves docs/results.md as committed"
+    ),
     ".venv/bin/python examples/paper/build_kjv_corpus.py": (
         "it fetches Debian packages from the mirror; tests/test_paper_experiments.py "
         "tests its parser and the corpus layout"

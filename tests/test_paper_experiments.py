@@ -21,12 +21,16 @@ def load(name):
 
 # What each experiment's "results" must hold, per model.
 EXPECTED = {
-    "table1_init_scale": ({"RNN", "MI-RNN"}, {"test_bpc", "std_across_scales"}),
+    "table1_init_scale": ({"RNN", "MI-RNN"}, {"test_bpc", "std_across_scales", "converged"}),
+    "table1_paper_lr": ({"RNN", "MI-RNN"}, {"test_bpc", "std_across_scales", "converged"}),
     "fig1a_gradient_norms": ({"lin-RNN", "lin-MI-RNN"}, {"log_gradient_norm", "test_bpc"}),
     "fig1bcd_tanh_rnns": (
         {"vanilla-RNN", "MI-RNN-simple", "MI-RNN-general"},
         {"curve", "test_bpc", "final_saturation", "mean_abs_activation", "histogram"},
     ),
+    "lstm_family": ({"LSTM", "MI-LSTM", "mLSTM"}, {"units", "parameters", "test_bpc"}),
+    "sequential_digits_bn": ({"LSTM", "BN-LSTM"}, {"test_accuracy", "reached", "curve"}),
+    "fig3_multitask": ({"conditional MLP", "multi-headed MLP", "conditional MI"}, {"2", "4"}),
     "char_lm": (
         {"LSTM", "MI-LSTM + batch norm"},
         {"units", "parameters", "test_bpc", "curve", "train_seconds"},
@@ -35,6 +39,16 @@ EXPECTED = {
         {"LSTM, trained on", "LSTM -> MI-LSTM, fine-tuned", "difference"}, set()),
     "fig2_learnability": ({"dot product, d=2"}, set()),
 }
+# The experiments judged by criteria fixed before the run (each claim they judge).
+JUDGED = {
+    "table1_init_scale": {"table1_init_scale", "scale_mechanism"},
+    "table1_paper_lr": {"table1_paper_lr"},
+    "fig1a_gradient_norms": {"fig1a_gradient_norms"},
+    "fig1bcd_tanh_rnns": {"fig1b_final", "fig1b_speed", "fig1cd_saturation"},
+    "lstm_family": {"milstm_vs_lstm", "mlstm_vs_lstm"},
+    "fig3_multitask": {"fig3_mi_better", "fig3_gap_grows"},
+    "sequential_digits_bn": {"bn_faster"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +56,12 @@ def tiny_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("paper")
     table = load("run_all").main(["--tiny", "--out", str(out)])
     return out, table
+
+
+def test_the_registry_lists_every_experiment():
+    assert set(load("report").EXPERIMENTS) == set(EXPECTED)
+    assert set(load("run_all").TINY) == set(EXPECTED)
+    assert load("run_all").CONVERGED <= set(JUDGED)
 
 
 def test_every_experiment_writes_its_json_and_figures(tiny_results):
@@ -57,6 +77,14 @@ def test_every_experiment_writes_its_json_and_figures(tiny_results):
             f".venv/bin/python examples/paper/{name}.py --out ")
         for figure in record["figures"]:
             assert (out / name / figure).read_bytes()[:4] == b"\x89PNG", (name, figure)
+        if name in JUDGED:
+            verdicts = load("verdicts")
+            assert set(record["criterion"]) == set(record["verdict"]) == JUDGED[name], name
+            for claim, outcome in record["verdict"].items():
+                assert outcome["verdict"] in verdicts.VERDICTS, (name, claim)
+                assert record["criterion"][claim] == verdicts.CRITERIA[claim]
+            if name in load("run_all").CONVERGED:
+                assert all(isinstance(run["converged"], bool) for run in record["runs"]), name
     timings = json.loads((out / "runner.json").read_text())
     assert set(timings["seconds"]) == set(EXPECTED) and not timings["failed"]
 
@@ -113,7 +141,7 @@ def test_conversion_starts_from_the_lstm(tiny_results):
 def test_runner_table_reads_the_json_files(tiny_results, tmp_path):
     out, table = tiny_results
     report = load("report")
-    assert [row[0] for row in table["rows"]] == sorted(EXPECTED)
+    assert [row[0] for row in table["rows"]] == list(load("report").EXPERIMENTS)
     record = json.loads((out / "conversion" / "conversion.json").read_text())
     difference = record["results"]["difference"]
     row = next(r for r in table["rows"] if r[0] == "conversion")
@@ -138,13 +166,40 @@ def test_docs_sections_are_rewritten_and_prose_kept(tiny_results, tmp_path):
     assert "| continuation |" in text and "![conversion.png](results/conversion.png)" in text
 
 
+def test_results_page_is_what_the_report_makes_of_the_committed_json(tmp_path):
+    """docs/results.md cannot drift from its data: every generated part
+    (tables, criteria, verdicts, settings, times) equals the report's output
+    from the committed JSON files, and every committed experiment has its
+    section on the page."""
+    report = load("report")
+    root = PAPER.parents[1]
+    committed = (root / "docs" / "results.md").read_text()
+    page = tmp_path / "results.md"
+    page.write_text(committed)
+    done = report.refresh_results_page(str(root), str(page))
+    assert page.read_text() == committed
+    for folder, summary in report.PAGE_SOURCES:
+        records = report.load_records(str(root / folder))
+        assert set(records) | {summary} <= set(done), folder
+        for name, record in records.items():
+            if "verdict" in record:
+                # The stored verdicts are what the criteria give on the stored
+                # runs today (JSON round trip: tuples come back as lists).
+                claims = load(name).judge(record["runs"])
+                recomputed = {c: outcome for c, (_, outcome) in claims.items()}
+                assert recomputed == record["verdict"], name
+                assert {c: text for c, (text, _) in claims.items()} == record["criterion"]
+
+
 def test_paper_scale_sets_the_papers_settings_and_options_win():
     common = load("common")
     table1 = load("table1_init_scale")
-    small = common.parse_arguments("t", [], table1.SMALL, table1.PAPER_SCALE)
-    paper = common.parse_arguments("t", ["--paper-scale"], table1.SMALL, table1.PAPER_SCALE)
-    mixed = common.parse_arguments("t", ["--paper-scale", "--units", "64"], table1.SMALL,
+    embedded = ["--dataset", "embedded"]  # the protocol's default corpus may not be built
+    small = common.parse_arguments("t", embedded, table1.SMALL, table1.PAPER_SCALE)
+    paper = common.parse_arguments("t", ["--paper-scale"] + embedded, table1.SMALL,
                                    table1.PAPER_SCALE)
+    mixed = common.parse_arguments("t", ["--paper-scale", "--units", "64"] + embedded,
+                                   table1.SMALL, table1.PAPER_SCALE)
     assert (small.units, small.learning_rate) == (128, 1e-3)
     assert (paper.units, paper.learning_rate, paper.sequence_length) == (2048, 1e-4, 50)
     assert (mixed.units, mixed.learning_rate) == (64, 1e-4)
@@ -163,7 +218,14 @@ def test_bad_options_are_named(tmp_path, capsys):
     with pytest.raises(ValueError, match="argument `--models`: 'lstmx'"):
         load("char_lm").main(["--models", "lstmx", "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="argument `--sequence-length`: 8; .* more than 10"):
-        load("fig1a_gradient_norms").main(["--sequence-length", "8", "--out", str(tmp_path)])
+        load("fig1a_gradient_norms").main(["--sequence-length", "8", "--dataset", "embedded",
+                                           "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="argument `--coefficients`: '1,2'; expected 'search' or"):
+        load("fig1bcd_tanh_rnns").main(["--coefficients", "1,2", "--dataset", "embedded",
+                                        "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="argument `--eval-every`: 0; expected an integer"):
+        load("lstm_family").main(["--eval-every", "0", "--dataset", "embedded",
+                                  "--out", str(tmp_path)])
     with pytest.raises(SystemExit):
         load("run_all").main(["--only", "table9", "--out", str(tmp_path)])
     assert "argument --only: 'table9' is not one of" in capsys.readouterr().err
@@ -180,11 +242,15 @@ def test_text_experiments_read_any_dataset_folder(tmp_path):
     builder.write_corpus(chapters, str(tmp_path / "corpus"))
     result = load("fig1a_gradient_norms").main(
         ["--dataset", str(tmp_path / "corpus"), "--seeds", "1", "--steps", "2", "--units", "4",
-         "--sequence-length", "12", "--batch-size", "2", "--evaluations", "1",
-         "--validation-windows", "2", "--test-windows", "0", "--out", str(tmp_path / "out")])
+         "--sequence-length", "12", "--batch-size", "2", "--eval-every", "1",
+         "--coefficients", "1,1,1", "--validation-windows", "2", "--test-windows", "0",
+         "--out", str(tmp_path / "out")])
     # --test-windows 0: the whole test split, in consecutive windows.
     test_files = load("common").split_symbols(str(tmp_path / "corpus"), "test")
     assert result["runs"][0]["test_characters"] == (len(test_files) - 1) // 12 * 12
+    # The compact vocabulary: the train split's characters and one id for the rest.
+    assert result["protocol"]["vocabulary_size"] == len(set(
+        load("common").split_symbols(str(tmp_path / "corpus"), "train").tolist())) + 1
 
 
 def test_kjv_parser_joins_wrapped_verses_and_numbers_chapters(tmp_path):

@@ -72,7 +72,11 @@ def parse_arguments(description, argv, small, paper, extra=None, text=True):
         try:
             check_dataset(args.dataset)
         except ValueError as error:
-            parser.error(str(error))
+            hint = ""
+            if os.path.normpath(str(args.dataset)) == os.path.join("data", "kjv"):
+                hint = (" Build this English corpus first: .venv/bin/python "
+                        "examples/paper/build_kjv_corpus.py --out data/kjv (or give --dataset).")
+            parser.error(str(error) + hint)
     return args
 
 
@@ -320,8 +324,12 @@ def environment(name, args):
     }
 
 
-def write_record(path, name, args, runs, results, table, started, figures=()):
-    """The experiment's JSON: settings, every run, the summaries, the table."""
+def write_record(path, name, args, runs, results, table, started, figures=(), claims=None,
+                 protocol=None):
+    """The experiment's JSON: settings, every run, the summaries, the table;
+    with `claims` ({claim: (criterion, {"verdict", "because"})}) the
+    criteria fixed before the run and the verdicts computed from the runs,
+    as `criterion` and `verdict` ({claim: ...})."""
     record = {
         "experiment": name,
         "settings": settings(args),
@@ -332,6 +340,13 @@ def write_record(path, name, args, runs, results, table, started, figures=()):
         "table": table,
         "figures": [os.path.basename(f) for f in figures],
     }
+    if claims is not None:
+        record["criterion"] = {claim: criterion for claim, (criterion, _) in claims.items()}
+        record["verdict"] = {claim: outcome for claim, (_, outcome) in claims.items()}
+        for claim, (_, outcome) in claims.items():
+            print(f"{claim}: {outcome['verdict']} ({outcome['because']})")
+    if protocol is not None:
+        record["protocol"] = protocol
     json_path = os.path.join(path, f"{name}.json")
     with open(json_path, "w") as handle:
         json.dump(record, handle, indent=1, default=_plain)

@@ -1,16 +1,18 @@
-"""Fig. 1(b), (c) and (d) of Wu et al. (2016): tanh RNNs with and without MI.
+"""Fig. 1(b), (c) and (d) of Wu et al. (2016, sections 3.1.2-3.1.3): tanh RNNs with and without MI.
 
 (b) validation BPC curves of a vanilla RNN (Eq. 1), an MI-RNN simple
-(Eq. 2, `Wx * Uh + b`) and an MI-RNN general (Eq. 4, coefficients
-initialised to (2, 0.5, 0.5)); (c, d) histograms of the hidden activations
-over validation windows after training, and their saturation (the fraction
-with |h| > 0.95) over training, logged by `keras_mi.callbacks.ActivationMonitor`
-and read back from its TensorBoard event files. Weights `~ U[-0.02, 0.02]`
-as in the paper. Paper (Penn-Treebank, 2048 units): both MI-RNNs end far
-below the vanilla RNN, general converging faster than simple; the vanilla
-RNN's activations are mostly saturated near ±1, the MI-RNN's mostly near 0.
+(Eq. 2, `Wx * Uh + b`) and an MI-RNN general (Eq. 4, initial coefficients
+searched on validation data as the paper did, footnote 5), each trained to
+convergence (protocol.py); (c, d) histograms of the hidden activations over
+validation windows after training, and their saturation (the fraction with
+|h| > 0.95) over the whole training, logged by
+`keras_mi.callbacks.ActivationMonitor` at every evaluation and read back from
+its TensorBoard event files, compared at equal step and at equal validation
+BPC. Paper (Penn-Treebank, 2048 units): both MI-RNNs end far below the
+vanilla RNN, general converging faster than simple; the vanilla RNN's
+activations are mostly saturated near ±1, the MI-RNN's mostly near 0.
 
-    .venv/bin/python examples/paper/fig1bcd_tanh_rnns.py [--seeds 3] [--steps 1000] [--paper-scale]
+    .venv/bin/python examples/paper/fig1bcd_tanh_rnns.py [--seeds 3] [--dataset data/kjv]
 """
 
 import os
@@ -22,6 +24,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import protocol  # noqa: E402
+import verdicts  # noqa: E402
 
 from keras_mi import MIRNN  # noqa: E402
 from keras_mi.callbacks import ActivationMonitor  # noqa: E402
@@ -29,27 +33,37 @@ from keras_mi.callbacks import ActivationMonitor  # noqa: E402
 NAME = "fig1bcd_tanh_rnns"
 KINDS = ("vanilla-RNN", "MI-RNN-simple", "MI-RNN-general")
 HISTOGRAM_BINS = np.linspace(-1.0, 1.0, 41)
-SMALL = dict(seeds=3, steps=1000, units=128, sequence_length=50, batch_size=32,
-             learning_rate=1e-3, evaluations=10, validation_windows=256, test_windows=2048)
-PAPER_SCALE = dict(seeds=3, steps=60_000, units=2048, sequence_length=50, batch_size=32,
-                   learning_rate=1e-4, evaluations=30, validation_windows=2048, test_windows=0)
+SMALL = dict(protocol.DEFAULTS, seeds=3, coefficients="search", search_steps=3000)
+PAPER_SCALE = dict(SMALL, units=2048, learning_rate=1e-4, steps=200_000, eval_every=2_000,
+                   convergence_window=10_000)
 
 
-def recurrent(kind, units, seed):
-    def uniform(offset):
-        return keras.initializers.RandomUniform(-0.02, 0.02, seed=seed + offset)
-
-    common_arguments = dict(kernel_initializer=uniform(0), recurrent_initializer=uniform(1),
-                            return_sequences=True, name="recurrent")
+def recurrent(kind, units, seed, coefficients):
+    """W ~ U[-0.02, 0.02] (the paper's range: W acts on one-hot vectors), U
+    at the paper's spectral radius (protocol.hidden_range)."""
+    arguments = dict(kernel_initializer=protocol.uniform(protocol.PAPER_RANGE, seed),
+                     recurrent_initializer=protocol.uniform(protocol.hidden_range(units), seed + 1),
+                     return_sequences=True, name="recurrent")
     if kind == "vanilla-RNN":
-        return keras.layers.SimpleRNN(units, **common_arguments)
-    integration = "simple" if kind == "MI-RNN-simple" else "general"
-    return MIRNN(units, integration=integration, **common_arguments)
+        return MIRNN(units, integration="additive", **arguments)
+    if kind == "MI-RNN-simple":
+        return MIRNN(units, integration="simple", **arguments)
+    alpha, beta1, beta2 = coefficients
+    return MIRNN(units, integration="general",
+                 alpha_initializer=keras.initializers.Constant(alpha),
+                 beta1_initializer=keras.initializers.Constant(beta1),
+                 beta2_initializer=keras.initializers.Constant(beta2), **arguments)
+
+
+def build(kind, args, corpus, seed, coefficients):
+    model = protocol.one_hot_model(recurrent(kind, args.units, seed, coefficients),
+                                   corpus.characters.size, args.units, args.sequence_length, seed)
+    return protocol.compile_adam(model, args.learning_rate)
 
 
 def read_activations(log_dir):
     """The last logged hidden-activation histogram (bin edges, counts) and
-    the saturation over training (steps, fractions)."""
+    the saturation over training (steps, fractions), from the event files."""
     import tensorflow as tf
     from tensorboard.backend.event_processing import event_accumulator
 
@@ -73,73 +87,116 @@ def hidden_activations(model, x):
     return np.asarray(keras.ops.convert_to_numpy(Probe(model, layer, x).run()[0])).ravel()
 
 
+def _arguments(parser):
+    protocol.add_arguments(parser)
+    parser.add_argument("--coefficients", help="MI-RNN-general's initial 'alpha,beta1,beta2', "
+                                               "or 'search'")
+    parser.add_argument("--search-steps", type=int, help="training steps per searched setting")
+
+
 def main(argv=None):
-    args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE)
+    args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE,
+                                  extra=_arguments)
+    protocol.check_arguments(args)
+    coefficients = protocol.parse_coefficients(args.coefficients)
     out = common.output_dir(args, NAME)
     started = time.perf_counter()
-    x_val, _ = common.held_out_windows(args, "validation", args.validation_windows)
-    probe = (x_val[:64],)
-    every = max(args.steps // args.evaluations, 1)
+    corpus = protocol.Corpus(args)
+    search = None
+    if coefficients is None:
+        coefficients, scores = protocol.search_coefficients(
+            args, corpus, lambda c: build("MI-RNN-general", args, corpus, 0, c), args.search_steps)
+        search = {"steps": args.search_steps, "validation_bpc": scores, "chosen": coefficients}
+    validation = corpus.held_out("validation", args.validation_windows)
+    x_test, y_test = corpus.held_out("test", args.test_windows)
+    probe = (validation[0][:64],)
     runs = []
     for seed in range(args.seeds):
-        data = common.train_windows(args, seed)
         for kind in KINDS:
             common.set_seed(seed)
-            model = common.language_model(recurrent(kind, args.units, seed), args.sequence_length)
-            common.compile_model(model, args.learning_rate)
+            model = build(kind, args, corpus, seed, coefficients)
             log_dir = os.path.join(out, "logs", f"{kind}_seed{seed}")
-            monitor = ActivationMonitor(log_dir, probe, every_n_batches=every)
+            monitor = ActivationMonitor(log_dir, probe)
             monitor.set_model(model)
-            monitor.record(0)
-            result = common.fit_language_model(model, args, seed, train=data,
-                                               callbacks=[monitor])
+            result = protocol.train_to_convergence(
+                model, args, corpus.stream(seed), validation,
+                on_evaluation=lambda step: protocol.log_monitor(monitor, step))
             logged_histogram, saturation = read_activations(log_dir)
             # Over every validation window (not only the probe's), binned
             # on a fixed grid so that seeds can be averaged.
-            hidden = hidden_activations(model, x_val)
+            hidden = hidden_activations(model, validation[0])
             counts, _ = np.histogram(hidden, bins=HISTOGRAM_BINS)
             runs.append({
                 "model": kind, "seed": seed, **result,
+                "test_bpc": common.bits_per_character(model, x_test, y_test, batch_size=256),
+                "test_characters": int(x_test.size),
                 "saturation": saturation,
                 "final_saturation": float(np.mean(np.abs(hidden) > 0.95)),
                 "mean_abs_activation": float(np.mean(np.abs(hidden))),
                 "histogram": (counts / counts.sum()).tolist(),
                 "logged_histogram": logged_histogram,
             })
-            print(f"seed {seed} {kind}: test BPC {result['test_bpc']:.3f}, saturated "
-                  f"{runs[-1]['final_saturation']:.1%} ({result['train_seconds']:.0f} s)",
-                  flush=True)
+            run = runs[-1]
+            print(f"seed {seed} {kind}: test BPC {run['test_bpc']:.3f} after {run['steps']} "
+                  f"steps ({run['stopped']}), saturated {run['final_saturation']:.1%} "
+                  f"({run['train_seconds']:.0f} s)", flush=True)
     results, rows = {}, []
     for kind in KINDS:
         mine = [r for r in runs if r["model"] == kind]
         results[kind] = {
-            "curve": common.mean_curve([r["curve"] for r in mine]),
+            "curve": _mean_curve_padded([r["curve"] for r in mine]),
             "test_bpc": common.summary([r["test_bpc"] for r in mine]),
             "final_saturation": common.summary([r["final_saturation"] for r in mine]),
             "mean_abs_activation": common.summary([r["mean_abs_activation"] for r in mine]),
             "histogram": np.mean([r["histogram"] for r in mine], axis=0).tolist(),
+            "steps": common.summary([r["steps"] for r in mine]),
+            "converged": f"{sum(r['converged'] for r in mine)}/{len(mine)}",
         }
         result = results[kind]
         rows.append([kind, common.pm(result["test_bpc"]),
-                     common.pm(common.summary([r["curve"]["validation_bpc"][len(
-                         r["curve"]["validation_bpc"]) // 2] for r in mine])),
                      common.pm({k: 100 * v if k != "n" else v
                                 for k, v in result["final_saturation"].items()}, 1),
-                     common.pm(result["mean_abs_activation"])])
-    table = {"columns": ["model", "test BPC", "validation BPC half-way",
-                         "saturated % (abs h > 0.95)", "mean abs h"], "rows": rows}
+                     common.pm(result["mean_abs_activation"]), result["converged"],
+                     f"{result['steps']['mean']:.0f}"])
+    table = {"columns": ["model", "test BPC", "saturated % (abs h > 0.95)", "mean abs h",
+                         "converged", "mean steps"], "rows": rows}
+    claims = judge(runs)
     figures = [
         common.plot_curves(os.path.join(out, "fig1b_validation_curves.png"),
                            {k: results[k]["curve"] for k in KINDS},
                            f"validation BPC (mean ± std over {args.seeds} seeds)"),
         draw_histograms(os.path.join(out, "fig1cd_activations.png"), results, runs),
     ]
-    return common.write_record(out, NAME, args, runs, results, table, started, figures)
+    return common.write_record(
+        out, NAME, args, runs, results, table, started, figures, claims,
+        protocol=dict(protocol.settings_note(args), coefficients=list(coefficients),
+                      coefficient_search=search, vocabulary_size=corpus.characters.size))
+
+
+def judge(runs):
+    """{claim: (criterion, verdict)} from the runs (verdicts.py)."""
+    return {
+        "fig1b_final": (verdicts.CRITERIA["fig1b_final"], verdicts.fig1b_final(runs)),
+        "fig1b_speed": (verdicts.CRITERIA["fig1b_speed"], verdicts.fig1b_speed(runs)),
+        "fig1cd_saturation": (verdicts.CRITERIA["fig1cd_saturation"],
+                              verdicts.fig1cd_saturation(runs, bin_edges=HISTOGRAM_BINS)),
+    }
+
+
+def _mean_curve_padded(curves):
+    """Mean curve over seeds whose runs stopped at different steps: each
+    curve is held at its last value after it stops."""
+    longest = max(curves, key=lambda c: len(c["steps"]))
+    padded = [{"steps": longest["steps"], "validation_bpc": c["validation_bpc"] + [
+        c["validation_bpc"][-1]] * (len(longest["steps"]) - len(c["steps"]))} for c in curves]
+    return common.mean_curve(padded)
 
 
 def draw_histograms(path, results, runs):
+    """(c, d) the histograms after training; saturation against the step
+    (equal step) and against the validation BPC (equal BPC), one line per run."""
     plt = common.pyplot()
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    figure, axes = plt.subplots(1, 4, figsize=(18, 3.8))
     centres = (HISTOGRAM_BINS[:-1] + HISTOGRAM_BINS[1:]) / 2
     width = HISTOGRAM_BINS[1] - HISTOGRAM_BINS[0]
     for axis, kind in zip(axes[:2], ("vanilla-RNN", "MI-RNN-general")):
@@ -147,16 +204,25 @@ def draw_histograms(path, results, runs):
         axis.set_title(f"{kind}: h_t on validation data")
         axis.set_xlabel("activation")
         axis.set_ylabel("fraction")
+    colours = dict(zip(KINDS, ("C0", "C1", "C2")))
     for kind in KINDS:
-        mine = [r for r in runs if r["model"] == kind]
-        values = np.asarray([r["saturation"]["fraction"] for r in mine])
-        axes[2].plot(mine[0]["saturation"]["steps"], values.mean(axis=0), marker=".",
-                     label=kind)
-    axes[2].set_title("saturation (|h| > 0.95) over training")
+        for i, run in enumerate(r for r in runs if r["model"] == kind):
+            label = kind if i == 0 else None
+            steps, fraction = run["saturation"]["steps"], run["saturation"]["fraction"]
+            axes[2].plot(steps, fraction, color=colours[kind], alpha=0.7, label=label)
+            bpc = dict(zip(run["curve"]["steps"], run["curve"]["validation_bpc"]))
+            axes[3].plot([bpc[s] for s in steps if s in bpc and s > 0],
+                         [f for s, f in zip(steps, fraction) if s in bpc and s > 0],
+                         color=colours[kind], alpha=0.7, marker=".", label=label)
+    axes[2].set_title("saturation (|h| > 0.95) at equal step")
     axes[2].set_xlabel("training step")
-    axes[2].set_ylabel("fraction saturated")
-    axes[2].grid(alpha=0.3)
-    axes[2].legend()
+    axes[3].set_title("saturation at equal validation BPC")
+    axes[3].set_xlabel("validation BPC")
+    axes[3].invert_xaxis()
+    for axis in axes[2:]:
+        axis.set_ylabel("fraction saturated")
+        axis.grid(alpha=0.3)
+        axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)

@@ -18,8 +18,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
-EXPERIMENTS = ("table1_init_scale", "fig1a_gradient_norms", "fig1bcd_tanh_rnns", "char_lm",
-               "conversion", "fig2_learnability")
+# Every experiment, in the order of docs/results.md: the one list that the
+# runner, this report and the tests read.
+EXPERIMENTS = ("table1_init_scale", "table1_paper_lr", "fig1a_gradient_norms",
+               "fig1bcd_tanh_rnns", "lstm_family", "fig3_multitask", "sequential_digits_bn", "char_lm", "conversion",
+               "fig2_learnability")
 # Values below this are logged norms of exactly zero (float32 underflow).
 UNDERFLOW = -700.0
 
@@ -43,10 +46,24 @@ def _norm(value):
     return "-inf (norm 0: underflow)" if value < UNDERFLOW else f"{value:.1f}"
 
 
+def verdict_line(record):
+    """`claim: verdict` for each claim the record judged, or a note that it
+    has no criterion (an early-training run)."""
+    if "verdict" not in record:
+        return "no verdict (early training: no criterion was fixed for this run)"
+    return "; ".join(f"{claim}: **{outcome['verdict']}**"
+                     for claim, outcome in record["verdict"].items())
+
+
+def converged_count(record):
+    flags = [run["converged"] for run in record["runs"] if "converged" in run]
+    return f"{sum(flags)}/{len(flags)}" if flags else "not tracked"
+
+
 def headline(record):
     """One line: what the experiment found, with its error bars."""
     name, results = record["experiment"], record["results"]
-    if name == "table1_init_scale":
+    if name in ("table1_init_scale", "table1_paper_lr"):
         return "std of test BPC across r: " + ", ".join(
             f"{kind} {common.pm(result['std_across_scales'], 4)}"
             for kind, result in results.items())
@@ -60,13 +77,20 @@ def headline(record):
             f"{kind} {common.pm(r['test_bpc'])}" for kind, r in results.items()
         ) + "; saturated: " + ", ".join(
             f"{kind} {100 * r['final_saturation']['mean']:.1f}%" for kind, r in results.items())
-    if name == "char_lm":
+    if name in ("char_lm", "lstm_family"):
         ranked = sorted(results.items(), key=lambda item: item[1]["test_bpc"]["mean"])
         return "test BPC, best first: " + ", ".join(
             f"{kind} {common.pm(r['test_bpc'])}" for kind, r in ranked)
     if name == "conversion":
         return (f"MI-LSTM minus LSTM after the continuation: "
                 f"{common.pm(results['difference'])} BPC")
+    if name == "sequential_digits_bn":
+        return "test accuracy: " + ", ".join(
+            f"{kind} {common.pm(r['test_accuracy'])}" for kind, r in results.items())
+    if name == "fig3_multitask":
+        return "log10 MSE after training: " + "; ".join(
+            f"{kind} " + ", ".join(f"T={t} {common.pm(v)}" for t, v in per_t.items())
+            for kind, per_t in results.items())
     if name == "fig2_learnability":
         parts = []
         for key, models in results.items():
@@ -81,25 +105,69 @@ def headline(record):
 
 
 def summary_table(records):
-    rows = [[name, len(record["runs"]), f"{record['seconds'] / 60:.1f}",
-             record["environment"]["backend"], headline(record)]
-            for name, record in records.items()]
-    return {"columns": ["experiment", "runs", "minutes", "backend", "finding"], "rows": rows}
+    rows = [[name, len(record["runs"]), converged_count(record),
+             f"{record['seconds'] / 60:.1f}", record["environment"]["backend"],
+             headline(record), verdict_line(record)]
+            for name, record in _ordered(records)]
+    return {"columns": ["experiment", "runs", "converged", "minutes", "backend", "finding",
+                        "verdict"], "rows": rows}
+
+
+def _ordered(records):
+    known = [(n, records[n]) for n in EXPERIMENTS if n in records]
+    return known + sorted((n, r) for n, r in records.items() if n not in EXPERIMENTS)
+
+
+def claims_section(record):
+    """The criteria fixed before the run, and the verdicts computed from it."""
+    if "verdict" not in record:
+        return ["**Verdict**: none. These runs stop early in training and no criterion was "
+                "fixed before them; the numbers describe early training only.", ""]
+    lines = []
+    for claim, outcome in record["verdict"].items():
+        lines += [f"**Criterion** ({claim}, fixed before the run): {record['criterion'][claim]}",
+                  "",
+                  f"**Verdict** ({claim}, computed): **{outcome['verdict']}**: "
+                  f"{outcome['because']}.", ""]
+    return lines
+
+
+def protocol_lines(record):
+    protocol = record.get("protocol")
+    if not protocol:
+        return []
+    lines = [f"Protocol: {protocol['rule']} (here a = {protocol['hidden_range']:.4f}, radius "
+             f"{protocol['spectral_radius_U']:.3f}; the paper's "
+             f"{protocol['paper_spectral_radius_U']:.3f}); {protocol['schedule']}; converged: "
+             f"{protocol['convergence']}; {protocol['vocabulary_size']} character ids."]
+    search = protocol.get("coefficient_search")
+    if search:
+        scores = ", ".join(f"({k}) {v:.3f}" for k, v in search["validation_bpc"].items())
+        lines[0] += (f" Initial (alpha, beta1, beta2) searched on validation BPC after "
+                     f"{search['steps']} steps (seed 0): {scores}; chosen "
+                     f"({', '.join(f'{c:g}' for c in search['chosen'])}).")
+    elif protocol.get("coefficients"):
+        lines[0] += (" Initial (alpha, beta1, beta2): ("
+                     + ", ".join(f"{c:g}" for c in protocol["coefficients"]) + ").")
+    return lines + [""]
 
 
 def generated_section(record, figure_prefix):
     settings = record["settings"]
     shown = {k: v for k, v in settings.items() if v is not None and k != "paper_scale"}
-    lines = [common.format_table(record["table"]), ""]
+    lines = claims_section(record) + [common.format_table(record["table"]), ""]
     lines += [f"![{figure}]({figure_prefix}{figure})" for figure in record["figures"]]
     lines += [
         "",
         f"Run: `{record['environment']['command']}` on {record['environment']['backend']} "
         f"(Keras {record['environment']['keras']}, {record['environment']['cpus']} CPUs), "
-        f"{record['seconds'] / 60:.1f} min, {len(record['runs'])} training runs. "
+        f"{record['seconds'] / 60:.1f} min, {len(record['runs'])} training runs"
+        + (f" ({converged_count(record)} converged). " if converged_count(record) != "not tracked"
+           else " (convergence not tracked). ") +
         "Settings: " + ", ".join(f"{k}={v}" for k, v in shown.items()) + ".",
-    ]
-    return "\n".join(lines)
+        "",
+    ] + protocol_lines(record)
+    return "\n".join(lines).rstrip("\n")
 
 
 def summary_section(records, runner=None):
@@ -111,20 +179,21 @@ def summary_section(records, runner=None):
     return "\n".join(lines)
 
 
-def write_docs(records, path, figure_prefix="results/", runner=None, section=None):
+def write_docs(records, path, figure_prefix="results/", runner=None, section=None,
+               summary="summary"):
     """Rewrites the generated sections of `path` (one per experiment, and
-    `summary`), or, with `section`, that one section with all of it;
-    returns the names done."""
+    the section named `summary`), or, with `section`, that one section with
+    all of it; returns the names done."""
     with open(path) as handle:
         text = handle.read()
     sections = {name: generated_section(record, figure_prefix)
                 for name, record in records.items()}
-    sections["summary"] = summary_section(records, runner)
+    sections[summary] = summary_section(records, runner)
     if section is not None:
         sections = {section: "\n\n".join(
             [sections["summary"]]
             + [f"#### {name}\n\n{body}" for name, body in sections.items()
-               if name != "summary"])}
+               if name != summary])}
     done = []
     for name, section in sections.items():
         pattern = re.compile(
@@ -136,6 +205,28 @@ def write_docs(records, path, figure_prefix="results/", runner=None, section=Non
             done.append(name)
     with open(path, "w") as handle:
         handle.write(text)
+    return done
+
+
+# docs/results.md is generated from these folders of committed JSON files:
+# (folder, the page's summary section). The converged runs with their
+# verdicts, then the early-training runs that have none.
+RESULTS_PAGE = os.path.join("docs", "results.md")
+PAGE_SOURCES = ((os.path.join("docs", "results"), "summary"),
+                (os.path.join("docs", "results_early"), "summary_early"))
+
+
+def refresh_results_page(root, page=None):
+    """Rewrites every generated part of `page` (default: the checkout's
+    docs/results.md under `root`) from the committed JSON files; returns the
+    sections done."""
+    page = page or os.path.join(root, RESULTS_PAGE)
+    done = []
+    for folder, summary in PAGE_SOURCES:
+        directory = os.path.join(root, folder)
+        prefix = os.path.relpath(directory, os.path.join(root, os.path.dirname(RESULTS_PAGE)))
+        done += write_docs(load_records(directory), page, prefix.rstrip("/") + "/",
+                           load_runner(directory), summary=summary)
     return done
 
 
@@ -155,7 +246,14 @@ def main(argv=None):
                         help="a Markdown file whose generated sections to rewrite")
     parser.add_argument("--section", default=None,
                         help="write everything into this one generated section of --docs")
+    parser.add_argument("--page", action="store_true",
+                        help=f"rewrite {RESULTS_PAGE} from {' and '.join(f for f, _ in PAGE_SOURCES)}")
     args = parser.parse_args(argv)
+    if args.page:
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir)
+        done = refresh_results_page(os.path.normpath(root))
+        print(f"{RESULTS_PAGE}: rewrote {', '.join(done) or 'nothing'}")
+        return done
     records = load_records(args.results)
     if not records:
         parser.error(f"argument results: no experiment JSON files in {args.results!r}")

@@ -24,16 +24,29 @@ sys.path.insert(0, HERE)
 import report  # noqa: E402
 
 # Experiments that read text (and take --dataset).
-TEXT = {"table1_init_scale", "fig1a_gradient_norms", "fig1bcd_tanh_rnns", "char_lm",
-        "conversion"}
+TEXT = {"table1_init_scale", "table1_paper_lr", "fig1a_gradient_norms", "fig1bcd_tanh_rnns",
+        "lstm_family", "char_lm", "conversion"}
+# The experiments on the converged protocol (protocol.py).
+CONVERGED = {"table1_init_scale", "table1_paper_lr", "fig1a_gradient_norms", "fig1bcd_tanh_rnns",
+             "lstm_family"}
 # Seconds-long versions, for the tests: every code path, nothing learnt
 # (two seeds where the tests check error bars, one elsewhere).
 _TINY_TEXT = ["--steps", "4", "--units", "8", "--sequence-length", "12", "--batch-size", "4",
               "--evaluations", "2", "--validation-windows", "8", "--test-windows", "8"]
+_TINY_PROTOCOL = ["--steps", "4", "--eval-every", "2", "--convergence-window", "2", "--units", "8",
+                  "--sequence-length", "12", "--batch-size", "4", "--validation-windows", "8",
+                  "--test-windows", "8"]
 TINY = {
-    "table1_init_scale": _TINY_TEXT + ["--seeds", "2", "--scales", "0.02,0.6"],
-    "fig1a_gradient_norms": _TINY_TEXT + ["--seeds", "1"],
-    "fig1bcd_tanh_rnns": _TINY_TEXT + ["--seeds", "2"],
+    "table1_init_scale": _TINY_PROTOCOL + ["--seeds", "2", "--scales", "0.02,0.6",
+                                           "--search-steps", "2"],
+    "table1_paper_lr": _TINY_PROTOCOL + ["--seeds", "2", "--coefficients", "2,0.5,0.5"],
+    "fig1a_gradient_norms": _TINY_PROTOCOL + ["--seeds", "1", "--coefficients", "2,0.5,0.5"],
+    "fig1bcd_tanh_rnns": _TINY_PROTOCOL + ["--seeds", "2", "--search-steps", "2"],
+    "lstm_family": _TINY_PROTOCOL + ["--seeds", "2"],
+    "sequential_digits_bn": ["--seeds", "2", "--steps", "4", "--eval-every", "2",
+                             "--units", "4"],
+    "fig3_multitask": ["--seeds", "2", "--steps", "4", "--chunk", "2", "--tasks", "2,4",
+                       "--test-per-task", "4"],
     "char_lm": _TINY_TEXT + ["--seeds", "1", "--models", "lstm,milstm-bn"],
     "conversion": _TINY_TEXT + ["--seeds", "1"],
     "fig2_learnability": ["--seeds", "1", "--steps", "50", "--batch-size", "20", "--dims", "2",
@@ -73,6 +86,8 @@ def main(argv=None):
         argv_one += ["--paper-scale"] if args.paper_scale else []
         if args.dataset and name in TEXT:
             argv_one += ["--dataset", args.dataset]
+        elif args.tiny and name in CONVERGED:
+            argv_one += ["--dataset", "embedded"]  # the protocol's English corpus may be absent
         print(f"== {name} {' '.join(argv_one)}", flush=True)
         started = time.perf_counter()
         try:
@@ -113,8 +128,7 @@ def main(argv=None):
                 if path.endswith((".json", ".png")):
                     shutil.copy(os.path.join(args.out, name, path), os.path.join(target, path))
         shutil.copy(os.path.join(args.out, "runner.json"), os.path.join(target, "runner.json"))
-        report.write_docs(report.load_records(target), os.path.join(docs, "results.md"),
-                          runner=report.load_runner(target))
+        report.refresh_results_page(os.path.normpath(os.path.join(docs, os.pardir)))
     if failed:
         raise SystemExit(1)
     return table

@@ -1,90 +1,180 @@
-"""Table 1 (top left) of Wu et al. (2016): robustness to the scale of W.
+"""Table 1 (top left) of Wu et al. (2016, section 3.1.2): robustness to the scale of W.
 
-A tanh RNN and an MI-RNN (Eq. 4, coefficients initialised to (2, 0.5, 0.5))
-with `U ~ U[-0.02, 0.02]` and `W ~ U[-r, r]`, r in {0.02, 0.1, 0.3, 0.6},
-on one-hot characters; test BPC per r and the standard deviation across r.
-Paper (Penn-Treebank, 2048 units): RNN 1.69, 1.65, 1.57, 1.54 (std 0.06);
-MI-RNN 1.39, 1.40, 1.40, 1.41 (std 0.008).
+A tanh RNN (Eq. 1) and an MI-RNN (Eq. 4) with `W ~ U[-r, r]`, r in
+{0.02, 0.1, 0.3, 0.6}, on one-hot characters of English text, each trained
+to convergence (protocol.py: U and the output layer at the paper's spectral
+radius, Adam halved on plateaus); test BPC per r and the standard deviation
+across r. MI-RNN's initial (alpha, beta1, beta2) are searched first on
+validation data, as the paper did per data set (footnote 5). After training
+`ScaleMonitor` measures ||Wx|| against ||Uh|| (section 3.1.2's mechanism).
+Paper (Penn-Treebank, 2048 units, Adam 1e-4): RNN 1.69, 1.65, 1.57, 1.54
+(std 0.06); MI-RNN 1.39, 1.40, 1.40, 1.41 (std 0.008).
 
-    .venv/bin/python examples/paper/table1_init_scale.py [--seeds 3] [--steps 600] [--paper-scale]
+`--paper-learning-rate` runs the paper's Adam 1e-4 on r in {0.02, 0.6}
+instead (the experiment `table1_paper_lr`): does the learning rate explain
+the result?
+
+    .venv/bin/python examples/paper/table1_init_scale.py [--seeds 3] [--dataset data/kjv]
 """
 
 import os
 import sys
 import time
 
-import keras
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import protocol  # noqa: E402
+import verdicts  # noqa: E402
 
 from keras_mi import MIRNN  # noqa: E402
+from keras_mi.callbacks import ScaleMonitor  # noqa: E402
 
 NAME = "table1_init_scale"
+PAPER_LR_NAME = "table1_paper_lr"
 SCALES = (0.02, 0.1, 0.3, 0.6)
+PAPER_LR_SCALES = (0.02, 0.6)
+PAPER_LEARNING_RATE = 1e-4
+KINDS = ("RNN", "MI-RNN")
 PAPER = {"RNN": [1.69, 1.65, 1.57, 1.54, 0.06], "MI-RNN": [1.39, 1.40, 1.40, 1.41, 0.008]}
-SMALL = dict(seeds=3, steps=600, units=128, sequence_length=50, batch_size=32,
-             learning_rate=1e-3, evaluations=4, validation_windows=256, test_windows=2048)
-# Section 4.1: 2048 units, sequences of 50, Adam 1e-4; steps and batch are
-# not stated (about 20 passes over Penn-Treebank's 5M characters here).
-PAPER_SCALE = dict(seeds=3, steps=60_000, units=2048, sequence_length=50, batch_size=32,
-                   learning_rate=1e-4, evaluations=20, validation_windows=2048, test_windows=0)
+SMALL = dict(protocol.DEFAULTS, seeds=3, coefficients="search", search_steps=3000)
+# Section 3.1: 2048 units, sequences of 50, Adam 1e-4, every weight
+# U[-0.02, 0.02] (the width rule then gives exactly that range).
+PAPER_SCALE = dict(SMALL, units=2048, learning_rate=1e-4, steps=200_000, eval_every=2_000,
+                   convergence_window=10_000)
 
 
-def recurrent(kind, units, scale, seed):
-    kernel = keras.initializers.RandomUniform(-scale, scale, seed=seed)
-    recurrent_kernel = keras.initializers.RandomUniform(-0.02, 0.02, seed=seed + 1)
-    layer = keras.layers.SimpleRNN if kind == "RNN" else MIRNN
-    return layer(units, kernel_initializer=kernel, recurrent_initializer=recurrent_kernel,
+def recurrent(kind, units, scale, seed, coefficients):
+    kernel = protocol.uniform(scale, seed)
+    recurrent_kernel = protocol.uniform(protocol.hidden_range(units), seed + 1)
+    if kind == "RNN":
+        return MIRNN(units, integration="additive", kernel_initializer=kernel,
+                     recurrent_initializer=recurrent_kernel, return_sequences=True,
+                     name="recurrent")
+    alpha, beta1, beta2 = coefficients
+    return MIRNN(units, integration="general", kernel_initializer=kernel,
+                 recurrent_initializer=recurrent_kernel, alpha_initializer=_constant(alpha),
+                 beta1_initializer=_constant(beta1), beta2_initializer=_constant(beta2),
                  return_sequences=True, name="recurrent")
 
 
-def main(argv=None):
-    args = common.parse_arguments(
-        __doc__.split("\n")[0], argv, SMALL, PAPER_SCALE,
-        extra=lambda p: p.add_argument(
-            "--scales", default=",".join(map(str, SCALES)), help="the r of W ~ U[-r, r]"),
-    )
-    scales = [float(s) for s in args.scales.split(",")]
-    out = common.output_dir(args, NAME)
+def _constant(value):
+    import keras
+
+    return keras.initializers.Constant(value)
+
+
+def build(kind, args, corpus, scale, seed, coefficients, learning_rate):
+    model = protocol.one_hot_model(
+        recurrent(kind, args.units, scale, seed, coefficients), corpus.characters.size,
+        args.units, args.sequence_length, seed)
+    return protocol.compile_adam(model, learning_rate)
+
+
+def _arguments(parser):
+    protocol.add_arguments(parser)
+    parser.add_argument("--scales", default=None, help="the r of W ~ U[-r, r] (comma-separated)")
+    parser.add_argument("--coefficients", help="MI-RNN's initial 'alpha,beta1,beta2', or 'search'")
+    parser.add_argument("--search-steps", type=int, help="training steps per searched setting")
+    parser.add_argument("--paper-learning-rate", action="store_true",
+                        help=f"Adam {PAPER_LEARNING_RATE:g} on r in {PAPER_LR_SCALES} "
+                             f"(the experiment {PAPER_LR_NAME})")
+
+
+def main(argv=None, paper_learning_rate=False):
+    args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE,
+                                  extra=_arguments)
+    args.paper_learning_rate |= paper_learning_rate
+    protocol.check_arguments(args)
+    name = PAPER_LR_NAME if args.paper_learning_rate else NAME
+    if args.paper_learning_rate:
+        args.learning_rate = PAPER_LEARNING_RATE
+    default_scales = PAPER_LR_SCALES if args.paper_learning_rate else SCALES
+    scales = ([float(s) for s in args.scales.split(",")] if args.scales else list(default_scales))
+    coefficients = protocol.parse_coefficients(args.coefficients)
+    out = common.output_dir(args, name)
     started = time.perf_counter()
+    corpus = protocol.Corpus(args)
+    search = None
+    if coefficients is None:
+        coefficients, scores = protocol.search_coefficients(
+            args, corpus, lambda c: build("MI-RNN", args, corpus, SCALES[0], 0, c,
+                                          args.learning_rate), args.search_steps)
+        search = {"steps": args.search_steps, "validation_bpc": scores, "chosen": coefficients}
+    validation = corpus.held_out("validation", args.validation_windows)
+    x_test, y_test = corpus.held_out("test", args.test_windows)
+    probe = (validation[0][:64],)
     runs = []
     for seed in range(args.seeds):
-        data = common.train_windows(args, seed)
         for scale in scales:
-            for kind in ("RNN", "MI-RNN"):
+            for kind in KINDS:
                 common.set_seed(seed)
-                model = common.language_model(
-                    recurrent(kind, args.units, scale, seed), args.sequence_length)
-                common.compile_model(model, args.learning_rate)
-                result = common.fit_language_model(model, args, seed, train=data)
-                runs.append({"model": kind, "scale": scale, "seed": seed, **result})
-                print(f"seed {seed} r={scale} {kind}: test BPC {result['test_bpc']:.3f} "
-                      f"({result['train_seconds']:.0f} s)", flush=True)
+                model = build(kind, args, corpus, scale, seed, coefficients, args.learning_rate)
+                result = protocol.train_to_convergence(model, args, corpus.stream(seed), validation)
+                scale_monitor = ScaleMonitor(os.path.join(out, "logs", f"{kind}_r{scale}_seed{seed}"),
+                                             probe)
+                scale_monitor.set_model(model)
+                wx, uh = protocol.log_monitor(scale_monitor, result["steps"])
+                runs.append({
+                    "model": kind, "scale": scale, "seed": seed, **result,
+                    "test_bpc": common.bits_per_character(model, x_test, y_test, batch_size=256),
+                    "test_characters": int(x_test.size),
+                    "scale_Wx": float(wx.mean()), "scale_Uh": float(uh[1:].mean()),
+                })
+                run = runs[-1]
+                print(f"seed {seed} r={scale} {kind}: test BPC {run['test_bpc']:.3f} after "
+                      f"{run['steps']} steps ({run['stopped']}, {run['train_seconds']:.0f} s); "
+                      f"||Wx||/||Uh|| {run['scale_Wx'] / run['scale_Uh']:.3f}", flush=True)
     results, rows = {}, []
-    for kind in ("RNN", "MI-RNN"):
-        per_scale = {
-            str(s): common.summary([r["test_bpc"] for r in runs
-                                    if r["model"] == kind and r["scale"] == s])
-            for s in scales
+    for kind in KINDS:
+        mine = [r for r in runs if r["model"] == kind]
+        per_scale = {str(s): common.summary([r["test_bpc"] for r in mine if r["scale"] == s])
+                     for s in scales}
+        # The paper's "std": the spread of the test BPC across r (population
+        # standard deviation), here per seed so that it has an error bar.
+        spread = common.summary([np.std([r["test_bpc"] for r in mine if r["seed"] == seed])
+                                 for seed in range(args.seeds)])
+        results[kind] = {
+            "test_bpc": per_scale, "std_across_scales": spread,
+            "steps": common.summary([r["steps"] for r in mine]),
+            "converged": f"{sum(r['converged'] for r in mine)}/{len(mine)}",
+            "ratio_Wx_over_Uh": {str(s): common.summary(
+                [r["scale_Wx"] / r["scale_Uh"] for r in mine if r["scale"] == s]) for s in scales},
         }
-        # The paper's "std": the spread of the test BPC across r, here per
-        # seed (so that it gets an error bar of its own).
-        spread = common.summary([
-            np.std([r["test_bpc"] for r in runs
-                    if r["model"] == kind and r["seed"] == seed], ddof=0)
-            for seed in range(args.seeds)
-        ])
-        results[kind] = {"test_bpc": per_scale, "std_across_scales": spread}
         rows.append([kind] + [common.pm(per_scale[str(s)]) for s in scales]
-                    + [common.pm(spread, 4)])
+                    + [common.pm(spread, 4), results[kind]["converged"],
+                       f"{results[kind]['steps']['mean']:.0f}"])
         if tuple(scales) == SCALES:
-            rows.append([f"{kind} (paper)"] + [f"{v}" for v in PAPER[kind]])
-    table = {"columns": ["model"] + [f"r={s}" for s in scales] + ["std across r"],
-             "rows": rows}
-    figure = draw(os.path.join(out, f"{NAME}.png"), results, scales)
-    return common.write_record(out, NAME, args, runs, results, table, started, [figure])
+            rows.append([f"{kind} (paper)"] + [f"{v}" for v in PAPER[kind]] + ["", ""])
+    table = {"columns": ["model"] + [f"r={s}" for s in scales]
+             + ["std across r", "converged", "mean steps"], "rows": rows}
+    claims = judge(runs, paper_learning_rate=args.paper_learning_rate)
+    figures = [draw(os.path.join(out, f"{name}.png"), results, scales),
+               common.plot_curves(os.path.join(out, f"{name}_curves.png"), {
+                   f"{kind}, r={s}": common.mean_curve(
+                       [r["curve"] for r in runs if r["model"] == kind and r["scale"] == s])
+                   for kind in KINDS for s in scales},
+                   f"validation BPC (mean ± std over {args.seeds} seeds)")]
+    return common.write_record(
+        out, name, args, runs, results, table, started, figures, claims,
+        protocol=dict(protocol.settings_note(args), coefficients=list(coefficients),
+                      coefficient_search=search, vocabulary_size=corpus.characters.size))
+
+
+def judge(runs, paper_learning_rate=False):
+    """{claim: (criterion, verdict)} from the runs (verdicts.py)."""
+    if paper_learning_rate:
+        return {"table1_paper_lr": (verdicts.CRITERIA["table1_paper_lr"],
+                                    verdicts.table1_paper_lr(runs))}
+    low = min(r["scale"] for r in runs)
+    return {
+        "table1_init_scale": (verdicts.CRITERIA["table1_init_scale"],
+                              verdicts.table1_init_scale(runs)),
+        "scale_mechanism": (verdicts.CRITERIA["scale_mechanism"], verdicts.scale_mechanism(
+            {kind: [r["scale_Wx"] / r["scale_Uh"] for r in runs
+                    if r["model"] == kind and r["scale"] == low] for kind in KINDS})),
+    }
 
 
 def draw(path, results, scales):

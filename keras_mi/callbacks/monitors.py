@@ -243,7 +243,10 @@ class GradientNormMonitor(_Monitor):
             return probe.per_example_loss(predictions, self.loss_over == "final")
 
         _, (grads,) = value_and_gradients(loss, [zeros.astype(dtype)])
-        return np.linalg.norm(grads, axis=-1).mean(axis=1)
+        # In float64: the squares of a float32 gradient below about 1e-19 per
+        # element underflow to 0, and a norm of 1e-30 (a vanishing gradient
+        # at t = 0, the very thing measured) would read as exactly 0.
+        return np.linalg.norm(np.asarray(grads, dtype="float64"), axis=-1).mean(axis=1)
 
     def measure(self):
         return self.gradient_norms()
