@@ -162,12 +162,70 @@ def stateful_copy(model):
     return copy
 
 
+def step_model(model):
+    """A copy of a functional model whose recurrent states are explicit.
+
+    The copy takes `[inputs, *states]` and returns `[outputs, *new_states]`:
+    for every `keras.layers.RNN` of `model` (the keras_mi layers included),
+    in the order the graph runs them, its states (zeros for a fresh
+    sequence) go in and its final states come out. Calling the copy on a
+    sequence, then on its continuation with the states it returned, gives
+    what `model` gives on the whole sequence, on every backend and without
+    `stateful` layers (whose state JAX's `predict_on_batch` does not carry
+    from one call to the next). The other layers are shared with `model`;
+    the recurrent layers are copies with the same weights.
+
+    Args:
+        model: a functional `keras.Model` with one input (for example from
+            `char_language_model`).
+
+    Returns:
+        `(copy, state_sizes)`: the new model and the width of each state
+        input, in order.
+    """
+    if not isinstance(model, keras.Model) or not hasattr(model, "_run_through_graph") or len(
+            model.inputs) != 1:
+        raise ValueError(
+            "Received an invalid value for argument `model`: expected a functional "
+            f"keras.Model with one input, got {type(model).__name__}.")
+    source = model.inputs[0]
+    inputs = keras.Input(source.shape[1:], dtype=source.dtype, name="step_inputs")
+    states_in, states_out, sizes = [], [], []
+
+    def operation_fn(operation):
+        if not isinstance(operation, keras.layers.RNN):
+            return operation
+        config = dict(operation.get_config(), return_state=True, stateful=False)
+        copy = operation.__class__.from_config(config)
+        state_size = operation.cell.state_size
+        widths = list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
+
+        def call(x, *args, **kwargs):
+            kwargs.pop("initial_state", None)
+            own = [keras.Input((int(w),), name=f"{operation.name}_state_{i}")
+                   for i, w in enumerate(widths)]
+            results = copy(x, *args, initial_state=own if len(own) > 1 else own[0], **kwargs)
+            copy.set_weights(operation.get_weights())
+            states_in.extend(own)
+            states_out.extend(results[1:])
+            sizes.extend(int(w) for w in widths)
+            return results[0]
+
+        return call
+
+    outputs = model._run_through_graph([inputs], operation_fn=operation_fn)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    copy = keras.Model([inputs, *states_in], [*outputs, *states_out], name=f"{model.name}_step")
+    return copy, sizes
+
+
 def sample_symbols(model, prime, length, temperature=1.0, seed=0, on_symbol=None):
     """Generates `length` symbols after `prime`, one step per symbol.
 
-    Runs a `stateful_copy` of `model`: the prime once, then each sampled
-    symbol, carrying the recurrent state. Each symbol is drawn from
-    `softmax(logits / temperature)` with `numpy.random.default_rng(seed)`.
+    Runs the `step_model` of `model`: the prime once, then each sampled
+    symbol, carrying the recurrent states explicitly from one call to the
+    next. Each symbol is drawn from `softmax(logits / temperature)` with
+    `numpy.random.default_rng(seed)`.
 
     Args:
         model: a language model mapping `(batch, time)` ids to logits.
@@ -183,9 +241,16 @@ def sample_symbols(model, prime, length, temperature=1.0, seed=0, on_symbol=None
     if not prime:
         raise ValueError("Received an empty `prime`: give at least one symbol.")
     check_positive_int("length", length)
-    stepper = stateful_copy(model)
+    stepper, sizes = step_model(model)
     rng = np.random.default_rng(seed)
-    logits = stepper.predict_on_batch(np.asarray([prime], dtype="int32"))[0, -1]
+    states = [np.zeros((1, size), dtype="float32") for size in sizes]
+
+    def advance(ids, states):
+        results = stepper.predict_on_batch([np.asarray([ids], dtype="int32"), *states])
+        results = results if isinstance(results, (list, tuple)) else [results]
+        return np.asarray(results[0])[0, -1], [np.asarray(s) for s in results[1:]]
+
+    logits, states = advance(prime, states)
     generated = []
     while True:
         symbol = draw(logits, temperature, rng)
@@ -194,7 +259,7 @@ def sample_symbols(model, prime, length, temperature=1.0, seed=0, on_symbol=None
             on_symbol(symbol)
         if len(generated) == length:
             return generated
-        logits = stepper.predict_on_batch(np.asarray([[symbol]], dtype="int32"))[0, -1]
+        logits, states = advance([symbol], states)
 
 
 def draw(logits, temperature, rng):

@@ -92,6 +92,40 @@ def test_sample_steps_the_state_and_equals_a_full_recompute(tmp_path):
     assert got == text[len(prime):]
 
 
+@pytest.mark.parametrize("cell", ["milstm", "lstm", "mlstm"])
+def test_step_model_carries_the_states_of_a_saved_model(tmp_path, cell):
+    """The step model (states in, states out) run one character at a time
+    gives the whole-sequence logits of a model saved and loaded as
+    `keras-mi sample` loads it, on every backend (on JAX a stateful copy fed
+    one step per `predict_on_batch` call loses its state: 0.33 off)."""
+    import keras
+    import numpy as np
+
+    from keras_mi.models import char_language_model, step_model
+
+    keras.utils.set_random_seed(1)
+    model = char_language_model(cell, units=16, embedding_dim=8, layers=2)
+    rng = np.random.default_rng(0)
+    # Weights large enough that the state matters for the next character.
+    model.set_weights([rng.normal(0, 0.5, w.shape).astype("float32")
+                       for w in model.get_weights()])
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    model = keras.saving.load_model(path)
+    text = np.asarray([list(b"the fox jumps")], "int32")
+    whole = keras.ops.convert_to_numpy(model(text, training=False))[0]
+    stepper, sizes = step_model(model)
+    states = [np.zeros((1, size), "float32") for size in sizes]
+    steps = []
+    for t in range(text.shape[1]):
+        logits, *states = stepper.predict_on_batch([text[:, t:t + 1], *states])
+        steps.append(np.asarray(logits)[0, 0])
+    # float32 through 13 steps of two layers: 1e-4 absolute on logits of
+    # order 1 covers the rounding of one fused pass against another.
+    np.testing.assert_allclose(np.asarray(steps), whole, atol=1e-4)
+    assert np.abs(whole[-1] - whole[0]).max() > 0.1  # the state changes the logits
+
+
 def test_sample_runs_one_step_per_character(tiny_corpus, tmp_path, capsys, monkeypatch):
     """`keras-mi sample` feeds the prime once and then one character per
     model call (the state carried between calls), so that its cost per
@@ -105,20 +139,20 @@ def test_sample_runs_one_step_per_character(tiny_corpus, tmp_path, capsys, monke
     path = str(tmp_path / "model.keras")
     model.save(path)
     shapes = []
-    real_copy = models.stateful_copy
+    real_step_model = models.step_model
 
-    def recording_copy(source):
-        stepper = real_copy(source)
+    def recording_step_model(source):
+        stepper, sizes = real_step_model(source)
         real_predict = stepper.predict_on_batch
 
         def predict_on_batch(x):
-            shapes.append(tuple(x.shape))
+            shapes.append(tuple(x[0].shape))
             return real_predict(x)
 
         stepper.predict_on_batch = predict_on_batch
-        return stepper
+        return stepper, sizes
 
-    monkeypatch.setattr(models, "stateful_copy", recording_copy)
+    monkeypatch.setattr(models, "step_model", recording_step_model)
     assert cli.main(["sample", path, "--length", "40", "--prime", "import "]) == 0
     text = capsys.readouterr().out
     assert text.startswith("import ")
