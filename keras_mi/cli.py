@@ -25,6 +25,43 @@ class CommandError(ValueError):
     """A bad command line: printed as `keras-mi COMMAND: error: ...`."""
 
 
+# Numeric options, checked when the command line is parsed (argparse
+# prints `argument --NAME: ...` with the command's usage).
+
+
+def positive_int(text):
+    """An integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {value}")
+    return value
+
+
+def seed_int(text):
+    """A seed: an integer in [0, 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {value}")
+    return value
+
+
+def positive_float(text):
+    """A finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text}")
+    return value
+
+
 def _dataset_error(error):
     """A `keras_mi.data.sources` error about the dataset, as the command's."""
     from keras_mi.data import sources
@@ -469,14 +506,14 @@ def _add_data_arguments(parser, vocabulary=True, seed=True):
         )
         parser.add_argument(
             "--max-vocabulary",
-            type=int,
+            type=positive_int,
             default=None,
             help="keep the most frequent characters only (others become unknown)",
         )
-    parser.add_argument("--sequence-length", type=int, default=100, help="characters per window")
-    parser.add_argument("--batch-size", type=int, default=32, help="windows per batch")
+    parser.add_argument("--sequence-length", type=positive_int, default=100, help="characters per window")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="windows per batch")
     if seed:
-        parser.add_argument("--seed", type=int, default=0, help="random seed")
+        parser.add_argument("--seed", type=seed_int, default=0, help="random seed")
 
 
 def build_parser():
@@ -490,22 +527,22 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add_model_arguments(p):
-        p.add_argument("--units", type=int, default=128, help="units per recurrent layer")
-        p.add_argument("--layers", type=int, default=1, help="stacked recurrent layers")
-        p.add_argument("--embedding-dim", type=int, default=32, help="size of the character embedding")
-        p.add_argument("--epochs", type=int, default=3, help="training epochs")
-        p.add_argument("--steps-per-epoch", type=int, default=300, help="training batches per epoch")
+        p.add_argument("--units", type=positive_int, default=128, help="units per recurrent layer")
+        p.add_argument("--layers", type=positive_int, default=1, help="stacked recurrent layers")
+        p.add_argument("--embedding-dim", type=positive_int, default=32, help="size of the character embedding")
+        p.add_argument("--epochs", type=positive_int, default=3, help="training epochs")
+        p.add_argument("--steps-per-epoch", type=positive_int, default=300, help="training batches per epoch")
         p.add_argument(
-            "--validation-steps", type=int, default=30,
+            "--validation-steps", type=positive_int, default=30,
             help="validation batches at the end of each epoch",
         )
         p.add_argument(
-            "--test-steps", type=int, default=None,
+            "--test-steps", type=positive_int, default=None,
             help="batches of the validation and test splits evaluated after "
             "training (default: all of both)",
         )
-        p.add_argument("--learning-rate", type=float, default=2e-3, help="Adam's learning rate")
-        p.add_argument("--clipnorm", type=float, default=1.0, help="gradient norm clipping")
+        p.add_argument("--learning-rate", type=positive_float, default=2e-3, help="Adam's learning rate")
+        p.add_argument("--clipnorm", type=positive_float, default=1.0, help="gradient norm clipping")
         p.add_argument(
             "--verbose", type=int, choices=[0, 1, 2], default=1,
             help="Keras' progress output: 0 none, 1 progress bar, 2 one line per epoch",
@@ -557,7 +594,7 @@ def build_parser():
     )
     p.add_argument("model", help="a run directory (its model.keras) or a .keras file")
     p.add_argument("--split", choices=["train", "validation", "test"], default="test", help="the split evaluated")
-    p.add_argument("--steps", type=int, default=None, help="batches evaluated (default: all of the split)")
+    p.add_argument("--steps", type=positive_int, default=None, help="batches evaluated (default: all of the split)")
     _add_data_arguments(p, vocabulary=False)
     p.set_defaults(func=evaluate)
 
@@ -565,13 +602,13 @@ def build_parser():
         "sample", help="generate text from a saved model", formatter_class=formatter
     )
     p.add_argument("model", help="a run directory (its model.keras) or a .keras file")
-    p.add_argument("--length", type=int, default=200, help="characters to generate")
+    p.add_argument("--length", type=positive_int, default=200, help="characters to generate")
     p.add_argument(
-        "--temperature", type=float, default=0.8,
+        "--temperature", type=positive_float, default=0.8,
         help="sampling temperature: lower is more conservative",
     )
     p.add_argument("--prime", default="def ", help="the text the generation continues")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the sampling")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed of the sampling")
     p.set_defaults(func=sample)
     return parser, commands
 

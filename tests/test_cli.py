@@ -275,3 +275,37 @@ def test_installed_command_prints_no_tensorflow_start_up_lines(tiny_corpus, tmp_
     for noise in ("cuInit", "cudart_stub", "absl::InitializeLog", "rebuild TensorFlow"):
         assert noise not in result.stderr + result.stdout, noise
     assert "model saved to" in result.stdout
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["train", "--steps-per-epoch", "0"], "--steps-per-epoch"),
+    (["train", "--steps-per-epoch", "-1"], "--steps-per-epoch"),
+    (["train", "--validation-steps", "-1"], "--validation-steps"),
+    (["train", "--test-steps", "0"], "--test-steps"),
+    (["train", "--test-steps", "-2"], "--test-steps"),
+    (["train", "--epochs", "0"], "--epochs"),
+    (["train", "--epochs", "-1"], "--epochs"),
+    (["train", "--learning-rate", "-1"], "--learning-rate"),
+    (["train", "--learning-rate", "nan"], "--learning-rate"),
+    (["train", "--clipnorm", "-1"], "--clipnorm"),
+    (["train", "--clipnorm", "nan"], "--clipnorm"),
+    (["train", "--max-vocabulary", "0"], "--max-vocabulary"),
+    (["train", "--max-vocabulary", "-1"], "--max-vocabulary"),
+    (["train", "--seed", "-3"], "--seed"),
+    (["train", "--seed", str(2**40)], "--seed"),
+    (["train", "--units", "x"], "--units"),
+    (["evaluate", "runs/x", "--steps", "0"], "--steps"),
+    (["evaluate", "runs/x", "--steps", "-1"], "--steps"),
+    (["sample", "runs/x", "--temperature", "-1"], "--temperature"),
+    (["sample", "runs/x", "--temperature", "inf"], "--temperature"),
+    (["sample", "runs/x", "--length", "0"], "--length"),
+])
+def test_numeric_options_are_checked_when_parsed(argv, option, capsys):
+    """Each numeric option is refused at parse time, naming the option, the
+    value and the accepted range (these used to hang, or train on NaN)."""
+    with pytest.raises(SystemExit) as raised:
+        cli.main(argv)
+    assert raised.value.code == 2
+    error = capsys.readouterr().err
+    assert f"argument {option}: expected " in error
+    assert argv[-1] in error or repr(argv[-1]) in error
