@@ -4,6 +4,8 @@ import math
 
 import keras
 
+from keras_mi.layers.validation import check_bool
+
 
 @keras.saving.register_keras_serializable(package="keras_mi")
 class BitsPerCharacter(keras.metrics.Mean):
@@ -11,7 +13,8 @@ class BitsPerCharacter(keras.metrics.Mean):
 
     BPC is `log2` of the per-character perplexity, the measure Wu et al.
     (2016) report. Positions with a zero `sample_weight` (or masked by the
-    model's output mask) are excluded from the mean.
+    model's output mask) are excluded from the mean; with none counted the
+    result is NaN.
 
     Args:
         from_logits: whether `y_pred` holds logits (default) or
@@ -29,13 +32,23 @@ class BitsPerCharacter(keras.metrics.Mean):
 
     def __init__(self, from_logits=True, name="bpc", dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.from_logits = from_logits
+        self.from_logits = check_bool("from_logits", from_logits)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         nats = keras.losses.sparse_categorical_crossentropy(
             y_true, y_pred, from_logits=self.from_logits
         )
         return super().update_state(nats / math.log(2.0), sample_weight=sample_weight)
+
+    def result(self):
+        """The mean, or NaN where no character was counted (all weights zero):
+        an empty mean is unknown, not a perfect score of 0."""
+        count = keras.ops.cast(self.count, self.dtype)
+        return keras.ops.where(
+            count > 0,
+            keras.ops.divide_no_nan(keras.ops.cast(self.total, self.dtype), count),
+            keras.ops.cast(float("nan"), self.dtype),
+        )
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits}

@@ -39,3 +39,21 @@ def test_bpc_in_compile_equals_loss_over_ln2(rng):
     np.testing.assert_allclose(results["bpc"], results["loss"] / math.log(2), rtol=1e-5)
     config = BitsPerCharacter(from_logits=False).get_config()
     assert BitsPerCharacter.from_config(config).from_logits is False
+
+
+def test_bpc_with_every_weight_zero_is_nan_not_a_perfect_score():
+    metric = BitsPerCharacter(from_logits=False)
+    metric.update_state(np.array([0, 1]), np.array([[0.5, 0.5], [0.5, 0.5]], "float32"),
+                        sample_weight=np.array([0.0, 0.0]))
+    assert math.isnan(float(metric.result()))
+    # One counted character: -log2(0.25) = 2 bits.
+    metric.update_state(np.array([0]), np.array([[0.25, 0.75]], "float32"))
+    np.testing.assert_allclose(float(metric.result()), 2.0, rtol=1e-6)
+    assert math.isnan(float(BitsPerCharacter().result()))  # nothing seen at all
+
+
+def test_bpc_from_logits_must_be_a_boolean():
+    import pytest
+
+    with pytest.raises(TypeError, match="argument `from_logits`.*'no'"):
+        BitsPerCharacter(from_logits="no")
