@@ -383,6 +383,15 @@ class MISequenceBase(keras.layers.RNN):
                 "Received an invalid value for argument `use_fused`, expected "
                 f"one of ('auto', True, False), got use_fused={use_fused!r}."
             )
+        # Keras' RNN takes any truthy value ('no' included) for these.
+        return_sequences = validation.check_bool("return_sequences", return_sequences)
+        return_state = validation.check_bool("return_state", return_state)
+        go_backwards = validation.check_bool("go_backwards", go_backwards)
+        stateful = validation.check_bool("stateful", stateful)
+        unroll = validation.check_bool("unroll", unroll)
+        if "zero_output_for_mask" in kwargs:
+            kwargs["zero_output_for_mask"] = validation.check_bool(
+                "zero_output_for_mask", kwargs["zero_output_for_mask"])
         cell_arguments = self.cell_class.argument_names()
         cell_kwargs = {
             name: kwargs.pop(name) for name in list(kwargs) if name in cell_arguments

@@ -88,6 +88,12 @@ def test_keras_style_message_for_units_matches_keras():
         (MIGRU, "reset_after"),
         (MIGRUCell, "reset_after"),
         (MILSTMCell, "unit_forget_bias"),
+        (MIRNN, "return_sequences"),
+        (MILSTM, "return_state"),
+        (MIGRU, "go_backwards"),
+        (MILSTM, "stateful"),
+        (MIRNN, "unroll"),
+        (MIGRU, "zero_output_for_mask"),
     ],
 )
 @pytest.mark.parametrize("value", ["no", 0, None])
