@@ -178,19 +178,56 @@ def _load_vocabulary(model_path):
     return None
 
 
-def _prepare_run_dir(run_dir, resume):
-    """A fresh run removes an old backup; `--resume` keeps it."""
+def _run_files(run_dir, checkpoint_dir=None):
+    """The paths of an earlier run's files: in `run_dir`, and its epoch
+    checkpoints (only those) in `checkpoint_dir`."""
+    found = [os.path.join(run_dir, name) for name in (MODEL_FILE, "history.csv", "backup", "logs")
+             if os.path.exists(os.path.join(run_dir, name))]
+    checkpoint_dir = checkpoint_dir or os.path.join(run_dir, "checkpoints")
+    if os.path.isdir(checkpoint_dir):
+        found += sorted(os.path.join(checkpoint_dir, name) for name in os.listdir(checkpoint_dir)
+                        if name.startswith("epoch_") and name.endswith(".keras"))
+    return found
+
+
+def _check_run_dir(run_dir, resume, overwrite, checkpoint_dir=None):
+    """Refuses to mix runs: a folder holding a run is continued (`--resume`,
+    if it was interrupted) or replaced (`--overwrite`), never written over
+    silently. Called before anything is trained."""
+    if resume and overwrite:
+        raise CommandError("arguments --resume and --overwrite: give one or the other")
     backup = os.path.join(run_dir, "backup")
     if resume:
-        if not os.path.isdir(backup):
-            print(f"no backup in {backup}: starting a new run")
+        if os.path.isdir(backup):
+            return
+        if os.path.exists(os.path.join(run_dir, MODEL_FILE)):
+            raise CommandError(
+                f"argument --resume: the run in {run_dir} is finished ({MODEL_FILE} is "
+                "there and no backup of an interrupted epoch): nothing to resume; give "
+                "--overwrite to train it again, or another --run-dir")
+    found = _run_files(run_dir, checkpoint_dir)
+    if found and not overwrite and not resume:
+        raise CommandError(
+            f"argument --run-dir: {run_dir} holds a run "
+            f"({', '.join(os.path.relpath(path, run_dir) for path in found)}); give "
+            "--resume to continue an interrupted one, --overwrite to replace it, or "
+            "another --run-dir")
+
+
+def _prepare_run_dir(run_dir, resume, checkpoint_dir=None):
+    """`--resume` keeps the backup and the history; a new run starts from an
+    empty folder (after `_check_run_dir`, whatever is there was asked to go)."""
+    backup = os.path.join(run_dir, "backup")
+    if resume and os.path.isdir(backup):
+        print(f"resuming the run in {run_dir}")
+        return
+    if resume:
+        print(f"no backup in {backup}: starting a new run")
+    for path in _run_files(run_dir, checkpoint_dir):
+        if os.path.isdir(path):
+            shutil.rmtree(path)
         else:
-            print(f"resuming the run in {run_dir}")
-    elif os.path.isdir(backup):
-        shutil.rmtree(backup)
-        history = os.path.join(run_dir, "history.csv")
-        if os.path.exists(history):
-            os.remove(history)
+            os.remove(path)
 
 
 def _evaluate_splits(model, args, vocabulary, steps):
@@ -236,10 +273,12 @@ def _fit(args, run_dir, quiet=False):
     checkpoint_dir = getattr(args, "checkpoint_dir", None) or os.path.join(
         run_dir, "checkpoints"
     )
+    resume = getattr(args, "resume", False)
+    _check_run_dir(run_dir, resume, getattr(args, "overwrite", False), checkpoint_dir)
     vocabulary = _build_vocabulary(args)
     _check_splits(args, vocabulary)
+    _prepare_run_dir(run_dir, resume, checkpoint_dir)
     os.makedirs(checkpoint_dir, exist_ok=True)
-    _prepare_run_dir(run_dir, getattr(args, "resume", False))
     size = VOCABULARY_SIZE if vocabulary is None else vocabulary.size
     if vocabulary is not None:
         vocabulary.save(os.path.join(run_dir, VOCABULARY_FILE))
@@ -355,6 +394,8 @@ def compare(args):
                 f"argument --cells: {cell!r} is not one of "
                 f"{', '.join(sorted(RECURRENT_LAYERS))}"
             )
+    for cell in cells:  # before anything is trained
+        _check_run_dir(os.path.join(args.run_dir, cell), False, args.overwrite)
     os.makedirs(args.run_dir, exist_ok=True)
     vocabulary = _build_vocabulary(args)
     size = VOCABULARY_SIZE if vocabulary is None else vocabulary.size
@@ -546,6 +587,11 @@ def build_parser():
         p.add_argument(
             "--verbose", type=int, choices=[0, 1, 2], default=1,
             help="Keras' progress output: 0 none, 1 progress bar, 2 one line per epoch",
+        )
+        p.add_argument(
+            "--overwrite", action="store_true",
+            help="replace a run already in the run directory (without it, such a run "
+            "is never written over)",
         )
         p.add_argument(
             "--no-monitors", action="store_true",

@@ -309,3 +309,33 @@ def test_numeric_options_are_checked_when_parsed(argv, option, capsys):
     error = capsys.readouterr().err
     assert f"argument {option}: expected " in error
     assert argv[-1] in error or repr(argv[-1]) in error
+
+
+def test_a_finished_run_is_never_written_over_unasked(tiny_corpus, tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    command = ["train", "--cell", "mirnn", "--units", "4", "--embedding-dim", "4",
+               "--epochs", "2", "--steps-per-epoch", "2", "--validation-steps", "1",
+               "--test-steps", "1", "--run-dir", run_dir, "--verbose", "0", "--no-monitors",
+               *_common(tiny_corpus)]
+    assert cli.main(command) == 0
+    model = os.path.join(run_dir, "model.keras")
+    stamp = os.path.getmtime(model)
+    capsys.readouterr()
+    # Training again into the folder: refused, naming the way to ask for it.
+    assert cli.main(command) == 2
+    error = capsys.readouterr().err
+    assert "argument --run-dir" in error and "--overwrite" in error and "model.keras" in error
+    # --resume of a finished run: says so and stops.
+    assert cli.main(command + ["--resume"]) == 2
+    error = capsys.readouterr().err
+    assert "argument --resume" in error and "finished" in error
+    assert os.path.getmtime(model) == stamp
+    # --overwrite replaces it: one history, the new run's checkpoints only.
+    extra = os.path.join(run_dir, "checkpoints", "epoch_009.keras")
+    open(extra, "w").close()
+    assert cli.main(command + ["--overwrite"]) == 0
+    with open(os.path.join(run_dir, "history.csv")) as handle:
+        epochs = [line.split(",")[0] for line in handle.read().splitlines()[1:]]
+    assert epochs == ["0", "1"]
+    assert sorted(os.listdir(os.path.join(run_dir, "checkpoints"))) == [
+        "epoch_001.keras", "epoch_002.keras"]

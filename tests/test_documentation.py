@@ -33,6 +33,10 @@ RUN_ELSEWHERE = {
         "tests/test_paper_experiments.py runs the runner, and with it every "
         "experiment, at tiny size"
     ),
+    "keras-mi train --run-dir runs/milstm --resume": (
+        "a finished run is not resumed; tests/test_cli.py kills a real run and "
+        "resumes it, and checks that a finished one says so"
+    ),
     ".venv/bin/python examples/paper/report.py --page": (
         "tests/test_paper_experiments.py checks that it leaves docs/results.md as committed"
     ),
