@@ -269,3 +269,13 @@ def test_kjv_parser_joins_wrapped_verses_and_numbers_chapters(tmp_path):
     assert (tmp_path / "02_1_Kings" / "003.txt").read_text() == "And Solomon made affinity.\n"
     with pytest.raises(ValueError, match="unexpected line before any verse"):
         builder.parse_chapters("stray text\n")
+
+
+def test_mean_curve_holds_runs_that_stopped_early():
+    common = load("common")
+    curves = [{"steps": [0, 500, 1000], "validation_bpc": [4.0, 2.0, 1.8]},
+              {"steps": [0, 500], "validation_bpc": [4.0, 2.2]}]  # converged at 500
+    mean = common.mean_curve(curves)
+    assert mean["steps"] == [0, 500, 1000]
+    np.testing.assert_allclose(mean["mean"], [4.0, 2.1, 2.0])
+    np.testing.assert_allclose(mean["std"][-1], np.std([1.8, 2.2], ddof=1))

@@ -288,10 +288,14 @@ def summary(values):
 
 
 def mean_curve(curves):
-    """Pointwise mean and standard deviation of curves on the same steps."""
-    values = np.asarray([c["validation_bpc"] for c in curves], dtype="float64")
+    """Pointwise mean and standard deviation of curves over seeds. Curves
+    of runs that stopped earlier (converged) are held at their last value
+    up to the longest run's last step; the steps are the longest curve's."""
+    longest = max(curves, key=lambda c: len(c["steps"]))
+    values = np.asarray([list(c["validation_bpc"]) + [c["validation_bpc"][-1]] * (
+        len(longest["steps"]) - len(c["steps"])) for c in curves], dtype="float64")
     return {
-        "steps": curves[0]["steps"],
+        "steps": longest["steps"],
         "mean": values.mean(axis=0).tolist(),
         "std": (values.std(axis=0, ddof=1) if len(values) > 1 else 0 * values[0]).tolist(),
     }
@@ -322,6 +326,15 @@ def environment(name, args):
         "cpus": os.cpu_count(),
         "command": command,
     }
+
+
+def save_partial(path, name, runs):
+    """The runs so far, written after each run (`NAME.partial.json`): what a
+    crash or a stop in the middle leaves is kept."""
+    partial = os.path.join(path, f"{name}.partial.json")
+    with open(partial + ".tmp", "w") as handle:
+        json.dump(runs, handle, default=_plain)
+    os.replace(partial + ".tmp", partial)
 
 
 def write_record(path, name, args, runs, results, table, started, figures=(), claims=None,

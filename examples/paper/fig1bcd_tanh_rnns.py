@@ -144,7 +144,7 @@ def main(argv=None):
     for kind in KINDS:
         mine = [r for r in runs if r["model"] == kind]
         results[kind] = {
-            "curve": _mean_curve_padded([r["curve"] for r in mine]),
+            "curve": common.mean_curve([r["curve"] for r in mine]),
             "test_bpc": common.summary([r["test_bpc"] for r in mine]),
             "final_saturation": common.summary([r["final_saturation"] for r in mine]),
             "mean_abs_activation": common.summary([r["mean_abs_activation"] for r in mine]),
@@ -181,15 +181,6 @@ def judge(runs):
         "fig1cd_saturation": (verdicts.CRITERIA["fig1cd_saturation"],
                               verdicts.fig1cd_saturation(runs, bin_edges=HISTOGRAM_BINS)),
     }
-
-
-def _mean_curve_padded(curves):
-    """Mean curve over seeds whose runs stopped at different steps: each
-    curve is held at its last value after it stops."""
-    longest = max(curves, key=lambda c: len(c["steps"]))
-    padded = [{"steps": longest["steps"], "validation_bpc": c["validation_bpc"] + [
-        c["validation_bpc"][-1]] * (len(longest["steps"]) - len(c["steps"]))} for c in curves]
-    return common.mean_curve(padded)
 
 
 def draw_histograms(path, results, runs):

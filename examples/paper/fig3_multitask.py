@@ -128,6 +128,7 @@ def main(argv=None):
                 log_mse, curve, parameters = train(kind, task_set, args, seed)
                 runs.append({"model": kind, "tasks": tasks, "seed": seed, "log10_mse": log_mse,
                              "curve": curve, "parameters": parameters})
+                common.save_partial(out, NAME, runs)
                 print(f"seed {seed} T={tasks} {kind}: log10 MSE {log_mse:.3f}", flush=True)
     results, rows = {}, []
     for kind in MODELS:

@@ -87,6 +87,7 @@ def main(argv=None):
                          "test_bpc": common.bits_per_character(model, x_test, y_test,
                                                                batch_size=256),
                          "test_characters": int(x_test.size)})
+            common.save_partial(out, NAME, runs)
             run = runs[-1]
             print(f"seed {seed} {label} ({run['units']} units): test BPC {run['test_bpc']:.3f} "
                   f"after {run['steps']} steps ({run['stopped']}, {run['train_seconds']:.0f} s)",
@@ -106,7 +107,7 @@ def main(argv=None):
     table = {"columns": ["model", "units", "parameters", "test BPC", "converged", "mean steps"],
              "rows": rows}
     claims = judge(runs)
-    curves = {label: _padded_mean([r["curve"] for r in runs if r["model"] == label])
+    curves = {label: common.mean_curve([r["curve"] for r in runs if r["model"] == label])
               for label in MODELS}
     figure = common.plot_curves(os.path.join(out, f"{NAME}.png"), curves,
                                 f"validation BPC at ~{budget:,} parameters "
@@ -124,12 +125,6 @@ def judge(runs):
         "mlstm_vs_lstm": (verdicts.CRITERIA["mlstm_vs_lstm"],
                           verdicts.lower_than(runs, "mLSTM", "LSTM")),
     }
-
-
-def _padded_mean(curves):
-    longest = max(curves, key=lambda c: len(c["steps"]))
-    return common.mean_curve([{"steps": longest["steps"], "validation_bpc": c["validation_bpc"] + [
-        c["validation_bpc"][-1]] * (len(longest["steps"]) - len(c["steps"]))} for c in curves])
 
 
 if __name__ == "__main__":

@@ -122,6 +122,7 @@ def main(argv=None, paper_learning_rate=False):
                     "test_characters": int(x_test.size),
                     "scale_Wx": float(wx.mean()), "scale_Uh": float(uh[1:].mean()),
                 })
+                common.save_partial(out, name, runs)
                 run = runs[-1]
                 print(f"seed {seed} r={scale} {kind}: test BPC {run['test_bpc']:.3f} after "
                       f"{run['steps']} steps ({run['stopped']}, {run['train_seconds']:.0f} s); "
