@@ -328,6 +328,17 @@ def environment(name, args):
     }
 
 
+def fresh_log_dir(path):
+    """`path`, emptied: a run's TensorBoard logs are read back, and files
+    left there by an earlier (interrupted) run would mix with them."""
+    import shutil
+
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    os.makedirs(path)
+    return path
+
+
 def save_partial(path, name, runs):
     """The runs so far, written after each run (`NAME.partial.json`): what a
     crash or a stop in the middle leaves is kept."""

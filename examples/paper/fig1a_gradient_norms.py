@@ -112,7 +112,7 @@ def main(argv=None):
         for kind in KINDS:
             common.set_seed(seed)
             model = build(kind, args, corpus, seed, coefficients)
-            log_dir = os.path.join(out, "logs", f"{kind}_seed{seed}")
+            log_dir = common.fresh_log_dir(os.path.join(out, "logs", f"{kind}_seed{seed}"))
             monitor = GradientNormMonitor(log_dir, probe, timesteps=TIMESTEPS)
             monitor.set_model(model)
             result = protocol.train_to_convergence(
@@ -124,6 +124,7 @@ def main(argv=None):
                          "test_bpc": common.bits_per_character(model, x_test, y_test,
                                                                batch_size=256),
                          "test_characters": int(x_test.size)})
+            common.save_partial(out, NAME, runs)
             run = runs[-1]
             last = ", ".join(f"{curves[t][1][0]:.2f} -> {curves[t][1][-1]:.2f}" for t in TIMESTEPS)
             print(f"seed {seed} {kind}: log||dC/dh_t|| at t=0,5,10 {last}; test BPC "

@@ -115,7 +115,7 @@ def main(argv=None):
         for kind in KINDS:
             common.set_seed(seed)
             model = build(kind, args, corpus, seed, coefficients)
-            log_dir = os.path.join(out, "logs", f"{kind}_seed{seed}")
+            log_dir = common.fresh_log_dir(os.path.join(out, "logs", f"{kind}_seed{seed}"))
             monitor = ActivationMonitor(log_dir, probe)
             monitor.set_model(model)
             result = protocol.train_to_convergence(

@@ -112,8 +112,8 @@ def main(argv=None, paper_learning_rate=False):
                 common.set_seed(seed)
                 model = build(kind, args, corpus, scale, seed, coefficients, args.learning_rate)
                 result = protocol.train_to_convergence(model, args, corpus.stream(seed), validation)
-                scale_monitor = ScaleMonitor(os.path.join(out, "logs", f"{kind}_r{scale}_seed{seed}"),
-                                             probe)
+                scale_monitor = ScaleMonitor(common.fresh_log_dir(
+                    os.path.join(out, "logs", f"{kind}_r{scale}_seed{seed}")), probe)
                 scale_monitor.set_model(model)
                 wx, uh = protocol.log_monitor(scale_monitor, result["steps"])
                 runs.append({

@@ -47,3 +47,36 @@ def test_the_command_reports_them_as_its_option(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "keras-mi train: error: argument --dataset: " in error
     assert "missing' is not an existing file" in error
+
+
+def test_one_file_is_split_by_position_at_line_ends(tmp_path):
+    """Too few files for the hash split: the text is split 90 / 5 / 5 by
+    position, each cut at a line end, and every byte lands in one split."""
+    from keras_mi.data import sources
+
+    lines = [f"line {k:04d} of the only file\n" for k in range(400)]
+    path = tmp_path / "one.txt"
+    path.write_text("".join(lines))
+    assert sources.splits_by_position(str(path))
+    parts = {s: b"".join(dataset_documents(str(path), s).as_numpy_iterator())
+             for s in corpus.SPLITS}
+    assert parts["train"] + parts["validation"] + parts["test"] == path.read_bytes()
+    for split, part in parts.items():
+        assert part.endswith(b"\n") and part, split
+    total = len(path.read_bytes())
+    assert abs(len(parts["train"]) - 0.9 * total) <= len(lines[0])
+    assert abs(len(parts["test"]) - 0.05 * total) <= len(lines[0])
+    assert "by position" in sources.split_description(str(path))
+
+
+def test_the_command_trains_on_one_file_and_warns_of_small_splits(tmp_path, capsys):
+    path = tmp_path / "one.txt"
+    path.write_text("".join(f"a line of text, number {k}\n" for k in range(300)))
+    assert cli.main(["train", "--dataset", str(path), "--cell", "mirnn", "--units", "4",
+                     "--embedding-dim", "4", "--epochs", "1", "--steps-per-epoch", "2",
+                     "--validation-steps", "1", "--sequence-length", "8", "--batch-size", "2",
+                     "--run-dir", str(tmp_path / "run"), "--verbose", "0",
+                     "--no-monitors"]) == 0
+    captured = capsys.readouterr()
+    assert "split by position" in captured.out
+    assert "warning: the test split" in captured.err and "too little text" in captured.err
