@@ -242,6 +242,26 @@ def _prepare_run_dir(run_dir, resume, checkpoint_dir=None):
             os.remove(path)
 
 
+def _completed_epochs(run_dir):
+    """The epochs an interrupted run completed, from its backup's metadata
+    (0 without a backup)."""
+    import json
+
+    path = os.path.join(run_dir, "backup", "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    try:
+        with open(path) as handle:
+            epoch = json.load(handle)["epoch"]
+        if not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(epoch)
+    except (ValueError, KeyError, TypeError) as error:
+        raise CommandError(
+            f"argument --resume: the backup's {path} is damaged ({type(error).__name__}: "
+            f"{error}); remove {os.path.dirname(path)} to start the run over") from None
+    return epoch
+
+
 def _evaluate_splits(model, args, vocabulary, steps):
     """BPC and the characters covered, on the validation and test splits
     (all of each, or `steps` batches)."""
@@ -335,8 +355,17 @@ def _fit_in_scope(args, run_dir, quiet, log_dir, checkpoint_dir, vocabulary, siz
     ]
     if not getattr(args, "no_monitors", False):
         callbacks += _monitors(args, log_dir, vocabulary)
+    train = _windows(args, "train", repeat=True, vocabulary=vocabulary)
+    done = _completed_epochs(run_dir) if getattr(args, "resume", False) else 0
+    if done:
+        # The stream goes on where the interrupted run left it: the resumed
+        # run sees the batches the uninterrupted one would have seen.
+        train = train.skip(done * args.steps_per_epoch)
+        if not quiet:
+            print(f"continuing after epoch {done}: the {done * args.steps_per_epoch:,} "
+                  "training batches it saw are skipped")
     history = model.fit(
-        _windows(args, "train", repeat=True, vocabulary=vocabulary),
+        train,
         validation_data=_windows(args, "validation", repeat=True, vocabulary=vocabulary),
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
