@@ -268,11 +268,15 @@ def _evaluate_splits(model, args, vocabulary, steps):
     results = {}
     for split in SPLITS:
         dataset = _windows(args, split, repeat=steps is not None, vocabulary=vocabulary)
-        logs = model.evaluate(dataset, steps=steps, return_dict=True, verbose=0)
         if steps is None:
+            # Counted first, so that evaluate is given the exact number of
+            # batches (Keras warns that a finite input "ran out of data"
+            # otherwise).
             batches = int(dataset.reduce(np.int64(0), lambda n, _: n + 1))
         else:
             batches = steps
+        print(f"evaluating the {split} split ({batches:,} batches)...", flush=True)
+        logs = model.evaluate(dataset, steps=batches, return_dict=True, verbose=0)
         results[split] = {
             "bpc": float(logs["bpc"]),
             "batches": batches,

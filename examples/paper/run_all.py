@@ -41,7 +41,7 @@ TINY = {
                                            "--search-steps", "2"],
     "table1_paper_lr": _TINY_PROTOCOL + ["--seeds", "2", "--coefficients", "2,0.5,0.5"],
     "fig1a_gradient_norms": _TINY_PROTOCOL + ["--seeds", "1", "--coefficients", "2,0.5,0.5"],
-    "fig1bcd_tanh_rnns": _TINY_PROTOCOL + ["--seeds", "2", "--search-steps", "2"],
+    "fig1bcd_tanh_rnns": _TINY_PROTOCOL + ["--seeds", "2", "--coefficients", "2,0.5,0.5"],
     "lstm_family": _TINY_PROTOCOL + ["--seeds", "2"],
     "sequential_digits_bn": ["--seeds", "2", "--steps", "4", "--eval-every", "2",
                              "--units", "4"],
