@@ -4,8 +4,9 @@
 kind with one pass of elementwise work per step, vectorized by the compiler,
 and the recurrent products by oneDNN's packed weights. It is compiled on
 first use with `torch.utils.cpp_extension` (a C++ compiler and ninja are
-needed; about 30 s, once per machine, cached under
-`~/.cache/keras_mi/torch_extensions`). Where it cannot be built or loaded,
+needed; about 30-100 s, once per environment, announced on stderr, cached
+under `~/.cache/keras_mi/torch_extensions` in a folder keyed by the source,
+the flags, torch, Python, the environment's paths and the CPU). Where it cannot be built or loaded,
 `load()` returns `None` and the fused recurrence runs its eager PyTorch
 loops instead (same numbers, slower). `KERAS_MI_TORCH_KERNELS=0` turns it
 off.
@@ -39,6 +40,11 @@ def _build_name():
     digest.update(" ".join(FLAGS).encode())
     digest.update(torch.__version__.encode())
     digest.update(sys.version.encode())
+    # The build file holds this environment's paths (torch's headers and
+    # libraries): each environment gets its own build, or two environments
+    # on one machine would rebuild it in turn.
+    digest.update(os.path.dirname(torch.__file__).encode())
+    digest.update(sys.prefix.encode())
     try:
         with open("/proc/cpuinfo") as handle:
             flags = next((line for line in handle if line.startswith("flags")), "")
@@ -71,6 +77,12 @@ def load():
                 os.path.expanduser("~"), ".cache", "keras_mi", "torch_extensions", name
             )
             os.makedirs(directory, exist_ok=True)
+            if not any(f.endswith(".so") for f in os.listdir(directory)):
+                print(
+                    "keras_mi: building the C++ recurrence loops for PyTorch (once per "
+                    f"environment, about 30-100 s) in {directory}",
+                    file=sys.stderr, flush=True,
+                )
             module = cpp_extension.load(
                 name,
                 [SOURCE],

@@ -211,6 +211,16 @@ class BufferPool:
 POOL = BufferPool()
 
 
+def native_loops_cover(spec, dtype):
+    """Whether the C++ loops run a recurrence `spec` computing in `dtype`
+    (else the fused recurrence runs its eager PyTorch loops)."""
+    if spec.kind != "rnn" and (
+        spec.activation != "tanh" or spec.recurrent_activation != "sigmoid"
+    ):
+        return False
+    return dtype == "float32" and torch_kernels.load() is not None
+
+
 def _kernels_for(spec, xs, tensors):
     """The C++ module if it covers this call, else `None`."""
     if "x" not in xs:

@@ -436,8 +436,17 @@ class MISequenceBase(keras.layers.RNN):
     def recurrence_path(self):
         """Which loop this layer runs: `"fused"` (one op with a hand-written
         backward pass), `"hoisted loop"` or `"cell loop"` (Keras' step loop,
-        with or without the input projection computed before it)."""
+        with or without the input projection computed before it). On
+        PyTorch, `"fused"` is the C++ loops; where they cannot run (no
+        compiler, another dtype or activation), `"fused (eager PyTorch
+        loops)"`: the same op and numbers, slower."""
         if self.fused_fallback_reason is None:
+            if keras.backend.backend() == "torch":
+                from keras_mi.backend import torch_recurrence
+
+                if not torch_recurrence.native_loops_cover(
+                        self.cell.fused_recurrence(), self.compute_dtype):
+                    return "fused (eager PyTorch loops)"
             return "fused"
         return "hoisted loop" if self.hoist_inputs else "cell loop"
 

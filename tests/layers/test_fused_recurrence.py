@@ -248,6 +248,20 @@ def test_recurrence_path_and_fallbacks():
         assert expected in layer.fused_fallback_reason, layer.fused_fallback_reason
 
 
+def test_recurrence_path_tells_the_cpp_loops_from_the_eager_ones():
+    """On PyTorch the fused recurrence runs C++ loops (float32) or, where
+    they do not apply, eager PyTorch loops: the path says which."""
+    import keras
+
+    assert MILSTM(4).recurrence_path == "fused"
+    wide = MILSTM(4, dtype="float64")
+    if keras.backend.backend() == "torch":
+        assert wide.recurrence_path == "fused (eager PyTorch loops)"
+    else:
+        assert wide.recurrence_path in ("fused", "hoisted loop", "cell loop")
+        assert "eager PyTorch" not in wide.recurrence_path
+
+
 def test_use_fused_true_raises_where_it_cannot_run(rng):
     layer = MILSTM(4, normalization="layer", use_fused=True)
     x = rng.normal(size=(2, 3, 2)).astype("float32")
