@@ -270,8 +270,9 @@ def _evaluate_splits(model, args, vocabulary, steps):
         dataset = _windows(args, split, repeat=steps is not None, vocabulary=vocabulary)
         if steps is None:
             # Counted first, so that evaluate is given the exact number of
-            # batches (Keras warns that a finite input "ran out of data"
-            # otherwise).
+            # batches: without it, Keras warns that a finite input "ran out
+            # of data", and on TensorFlow averages other batches than all of
+            # the split's (see `evaluate`).
             batches = int(dataset.reduce(np.int64(0), lambda n, _: n + 1))
         else:
             batches = steps
@@ -527,7 +528,13 @@ def evaluate(args):
     model = _load_model(args.model)
     vocabulary = _load_vocabulary(args.model)
     dataset = _windows(args, args.split, repeat=args.steps is not None, vocabulary=vocabulary)
-    results = model.evaluate(dataset, steps=args.steps, return_dict=True, verbose=0)
+    steps = args.steps
+    if steps is None:
+        # Counted first: on TensorFlow, Keras' evaluate of a finite dataset
+        # without `steps` runs out of data mid-way and averages a different
+        # set of batches (7.87 against 7.99 BPC measured by hand on one model).
+        steps = int(dataset.reduce(np.int64(0), lambda n, _: n + 1))
+    results = model.evaluate(dataset, steps=steps, return_dict=True, verbose=0)
     extent = "all of the split" if args.steps is None else f"{args.steps} batches"
     print(f"{args.split} BPC: {results['bpc']:.4f} ({extent})")
     return results

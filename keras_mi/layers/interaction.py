@@ -251,8 +251,15 @@ class MultiplicativeInteraction(keras.layers.Layer):
         if self.mode == "hypernetwork":
             # Appendix B of Jayakumar et al.: the context generates one weight
             # matrix per example, z^T W (shape (..., n, k)), applied to x.
-            generated = ops.einsum("...m,mnk->...nk", z, self.interaction_kernel)
-            output = ops.einsum("...n,...nk->...k", x, generated) + vx + cz
+            # In float32 under a float16 policy: the contractions sum m * n
+            # products per output (float16 accumulates them poorly), and
+            # TensorFlow's oneDNN float16 einsum returned wrong rows on a CPU
+            # with AVX512-FP16 (TF 2.21).
+            wide = "float32" if self.compute_dtype == "float16" else self.compute_dtype
+            generated = ops.einsum("...m,mnk->...nk", ops.cast(z, wide),
+                                   ops.cast(self.interaction_kernel, wide))
+            product = ops.einsum("...n,...nk->...k", ops.cast(x, wide), generated)
+            output = ops.cast(product, self.compute_dtype) + vx + cz
         else:
             scale = ops.matmul(z, self.scale_kernel) + self.scale_bias
             output = scale * vx + cz
