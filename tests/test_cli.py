@@ -367,10 +367,11 @@ def test_evaluate_averages_every_batch_of_the_split(tiny_corpus, tmp_path, capsy
     import keras
     import numpy as np
 
-    from keras_mi.models import char_language_model
+    from keras_mi.models import char_language_model, compile_language_model
 
     keras.utils.set_random_seed(0)
     model = char_language_model("milstm", units=8, embedding_dim=4)
+    compile_language_model(model, 1e-3, 1.0)
     path = str(tmp_path / "model.keras")
     model.save(path)
     assert cli.main(["evaluate", path, *_common(tiny_corpus)]) == 0
