@@ -89,8 +89,10 @@ def _pair(name, rng, **kwargs):
         layers.append(layer)
     helpers.randomize(layers[0], rng)
     layers[1].set_weights(layers[0].get_weights())
-    assert layers[0].recurrence_path == "fused"
-    assert layers[1].recurrence_path != "fused"
+    # "fused", or on PyTorch "fused (eager PyTorch loops)" where the C++
+    # loops do not apply: the same fused op either way.
+    assert layers[0].recurrence_path.startswith("fused")
+    assert not layers[1].recurrence_path.startswith("fused")
     return layers
 
 
