@@ -129,7 +129,8 @@ def _corpus(args, split, length):
     return symbols
 
 
-def _cut(symbols, offsets, length):
+def cut_windows(symbols, offsets, length):
+    """(inputs, targets) of the windows of `length + 1` symbols at `offsets`."""
     index = offsets[:, None] + np.arange(length + 1)[None, :]
     window = symbols[index].astype("int32")
     return window[:, :-1], window[:, 1:]
@@ -143,20 +144,25 @@ def train_windows(args, seed, count=None, length=None):
     symbols = _corpus(args, "train", length)
     rng = np.random.default_rng(10_000 + seed)
     offsets = rng.integers(0, len(symbols) - length, size=count)
-    return _cut(symbols, offsets, length)
+    return cut_windows(symbols, offsets, length)
 
 
 def held_out_windows(args, split, count, length=None):
     """`count` windows spread evenly over a held-out split (0: all of it,
     cut into consecutive windows)."""
     length = length or args.sequence_length
-    symbols = _corpus(args, split, length)
+    return spread_windows(_corpus(args, split, length), count, length)
+
+
+def spread_windows(symbols, count, length):
+    """`count` windows spread evenly over `symbols` (0, or more than fit:
+    all of them, in consecutive windows)."""
     last = len(symbols) - length - 1
     if count == 0 or count > last // length + 1:
         offsets = np.arange(0, last + 1, length)
     else:
         offsets = np.linspace(0, last, count).astype("int64")
-    return _cut(symbols, offsets, length)
+    return cut_windows(symbols, offsets, length)
 
 
 # -------------------------------------------------------------------- models

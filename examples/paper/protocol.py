@@ -127,18 +127,7 @@ class Corpus:
     def held_out(self, split, count):
         """`count` windows spread evenly over a held-out split (0: all of it,
         in consecutive windows)."""
-        ids, length = self.splits[split], self.args.sequence_length
-        last = len(ids) - length - 1
-        if count == 0 or count > last // length + 1:
-            offsets = np.arange(0, last + 1, length)
-        else:
-            offsets = np.linspace(0, last, count).astype("int64")
-        return _cut(ids, offsets, length)
-
-
-def _cut(ids, offsets, length):
-    window = ids[offsets[:, None] + np.arange(length + 1)[None, :]].astype("int32")
-    return window[:, :-1], window[:, 1:]
+        return common.spread_windows(self.splits[split], count, self.args.sequence_length)
 
 
 class WindowStream:
@@ -150,7 +139,7 @@ class WindowStream:
 
     def next(self, count):
         offsets = self.rng.integers(0, len(self.ids) - self.length, size=count)
-        return _cut(self.ids, offsets, self.length)
+        return common.cut_windows(self.ids, offsets, self.length)
 
 
 # ------------------------------------------------------------------ training
