@@ -18,6 +18,11 @@ from keras_mi_command import quiet_tensorflow
 
 VOCABULARY_FILE = "vocabulary.json"
 MODEL_FILE = "model.keras"
+RUN_FILE = "run.json"  # the options a run was started with
+# Options that do not change what a run computes: a resumed run may differ
+# from the interrupted one in these.
+_NOT_RECORDED = {"command", "func", "resume", "overwrite", "verbose", "run_dir",
+                 "checkpoint_dir", "test_steps"}
 SPLITS = ("validation", "test")
 # A held-out split of fewer characters than this gets a warning: its BPC
 # is measured on too little text to compare runs (one batch of 3,200
@@ -193,7 +198,8 @@ def _load_vocabulary(model_path):
 def _run_files(run_dir, checkpoint_dir=None):
     """The paths of an earlier run's files: in `run_dir`, and its epoch
     checkpoints (only those) in `checkpoint_dir`."""
-    found = [os.path.join(run_dir, name) for name in (MODEL_FILE, "history.csv", "backup", "logs")
+    found = [os.path.join(run_dir, name)
+             for name in (MODEL_FILE, RUN_FILE, "history.csv", "backup", "logs")
              if os.path.exists(os.path.join(run_dir, name))]
     checkpoint_dir = checkpoint_dir or os.path.join(run_dir, "checkpoints")
     if os.path.isdir(checkpoint_dir):
@@ -210,13 +216,15 @@ def _check_run_dir(run_dir, resume, overwrite, checkpoint_dir=None):
         raise CommandError("arguments --resume and --overwrite: give one or the other")
     backup = os.path.join(run_dir, "backup")
     if resume:
-        if os.path.isdir(backup):
-            return
+        # The model is written once every epoch is done: its run is finished
+        # (even if a kill left part of the backup behind).
         if os.path.exists(os.path.join(run_dir, MODEL_FILE)):
             raise CommandError(
                 f"argument --resume: the run in {run_dir} is finished ({MODEL_FILE} is "
-                "there and no backup of an interrupted epoch): nothing to resume; give "
-                "--overwrite to train it again, or another --run-dir")
+                "there): nothing to resume; give --overwrite to train it again, or "
+                "another --run-dir")
+        if os.path.isdir(backup):
+            return
     found = _run_files(run_dir, checkpoint_dir)
     if found and not overwrite and not resume:
         raise CommandError(
@@ -229,9 +237,17 @@ def _check_run_dir(run_dir, resume, overwrite, checkpoint_dir=None):
 def _prepare_run_dir(run_dir, resume, checkpoint_dir=None):
     """`--resume` keeps the backup and the history; a new run starts from an
     empty folder (after `_check_run_dir`, whatever is there was asked to go)."""
+    from keras_mi import run_files
+
     backup = os.path.join(run_dir, "backup")
+    checkpoint_dir = checkpoint_dir or os.path.join(run_dir, "checkpoints")
+    run_files.remove_partial_files(run_dir, backup, checkpoint_dir)
     if resume and os.path.isdir(backup):
         print(f"resuming the run in {run_dir}")
+        for path in run_files.damaged_checkpoints(checkpoint_dir):
+            print(f"warning: the checkpoint {path} is damaged (not a whole .keras file); "
+                  "it is left as it is: its epoch's weights cannot be recovered",
+                  file=sys.stderr)
         return
     if resume:
         print(f"no backup in {backup}: starting a new run")
@@ -242,24 +258,47 @@ def _prepare_run_dir(run_dir, resume, checkpoint_dir=None):
             os.remove(path)
 
 
-def _completed_epochs(run_dir):
-    """The epochs an interrupted run completed, from its backup's metadata
-    (0 without a backup)."""
-    import json
+def _recorded_options(args):
+    return {key: value for key, value in sorted(vars(args).items())
+            if key not in _NOT_RECORDED and isinstance(value, (str, int, float, bool, type(None)))}
 
-    path = os.path.join(run_dir, "backup", "training_metadata.json")
-    if not os.path.exists(path):
-        return 0
+
+def _record_or_check_options(args, run_dir, resume):
+    """A new run writes its options to RUN_DIR/run.json; a resumed one must
+    be given the same (else it would not continue the same run)."""
+    from keras_mi import run_files
+
+    path = os.path.join(run_dir, RUN_FILE)
+    options = _recorded_options(args)
+    if not (resume and os.path.exists(path)):
+        run_files.write_json(path, options, indent=1)
+        return
     try:
-        with open(path) as handle:
-            epoch = json.load(handle)["epoch"]
-        if not isinstance(epoch, int) or epoch < 0:
-            raise ValueError(epoch)
-    except (ValueError, KeyError, TypeError) as error:
+        recorded = run_files.read_json(path, "the options the run was started with")
+    except run_files.DamagedRunFile as error:
+        raise CommandError(f"argument --resume: {error}") from None
+    differ = [key for key in sorted(set(options) | set(recorded))
+              if options.get(key) != recorded.get(key)]
+    if differ:
+        def flag(key, value):
+            return f"--{key.replace('_', '-')} {value}"
         raise CommandError(
-            f"argument --resume: the backup's {path} is damaged ({type(error).__name__}: "
-            f"{error}); remove {os.path.dirname(path)} to start the run over") from None
-    return epoch
+            f"argument --resume: the run in {run_dir} was started with "
+            f"{', '.join(flag(k, recorded.get(k)) for k in differ)}, not "
+            f"{', '.join(flag(k, options.get(k)) for k in differ)}: resume it with the "
+            f"options it was started with (they are in {path})")
+
+
+def _completed_epochs(run_dir):
+    """The epochs an interrupted run completed, from its backup (0 without
+    one)."""
+    from keras_mi import run_files
+
+    try:
+        return run_files.backup_epoch(os.path.join(run_dir, "backup"))
+    except run_files.DamagedRunFile as error:
+        raise CommandError(f"argument --resume: {error}; remove "
+                           f"{os.path.join(run_dir, 'backup')} to start the run over") from None
 
 
 def _evaluate_splits(model, args, vocabulary, steps):
@@ -323,10 +362,12 @@ def _fit(args, run_dir, quiet=False):
               f"(under {MEASURABLE_CHARACTERS:,}): its BPC is measured on too little text to "
               "compare runs; give more data", file=sys.stderr)
     _prepare_run_dir(run_dir, resume, checkpoint_dir)
+    os.makedirs(run_dir, exist_ok=True)
     os.makedirs(checkpoint_dir, exist_ok=True)
+    _record_or_check_options(args, run_dir, resume)
     size = VOCABULARY_SIZE if vocabulary is None else vocabulary.size
     if vocabulary is not None:
-        vocabulary.save(os.path.join(run_dir, VOCABULARY_FILE))
+        vocabulary.save(os.path.join(run_dir, VOCABULARY_FILE))  # atomically
     engine = distribution.for_command(getattr(args, "distribute", "none"))
     if engine is not None and not quiet:
         print(f"distribution: {distribution.describe(engine)}")
@@ -336,6 +377,8 @@ def _fit(args, run_dir, quiet=False):
 
 def _fit_in_scope(args, run_dir, quiet, log_dir, checkpoint_dir, vocabulary, size):
     import keras
+
+    from keras_mi import run_files
 
     from keras_mi.models import char_language_model, compile_language_model
 
@@ -348,20 +391,21 @@ def _fit_in_scope(args, run_dir, quiet, log_dir, checkpoint_dir, vocabulary, siz
             f"{model.name}: {model.count_params():,} parameters, "
             f"{size} symbols, backend {keras.backend.backend()}"
         )
+    done = _completed_epochs(run_dir) if getattr(args, "resume", False) else 0
+    backup = os.path.join(run_dir, "backup")
     callbacks = [
-        # First, so that an epoch is backed up before anything else of it is
-        # written: a run killed later resumes after that epoch.
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
+        run_files.HistoryLog(os.path.join(run_dir, "history.csv"), completed_epochs=done),
         keras.callbacks.TensorBoard(log_dir),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(checkpoint_dir, "epoch_{epoch:03d}.keras")
-        ),
+        run_files.EpochCheckpoint(os.path.join(checkpoint_dir, "epoch_{epoch:03d}.keras")),
     ]
     if not getattr(args, "no_monitors", False):
         callbacks += _monitors(args, log_dir, vocabulary)
+    # Last, so that an epoch counts as done once everything of it is written
+    # (every file atomically, keras_mi.run_files): a run killed at any
+    # moment resumes after its last complete epoch and redoes the one it
+    # was in.
+    callbacks.append(run_files.RunBackup(backup))
     train = _windows(args, "train", repeat=True, vocabulary=vocabulary)
-    done = _completed_epochs(run_dir) if getattr(args, "resume", False) else 0
     if done:
         # The stream goes on where the interrupted run left it: the resumed
         # run sees the batches the uninterrupted one would have seen.
@@ -379,7 +423,9 @@ def _fit_in_scope(args, run_dir, quiet, log_dir, checkpoint_dir, vocabulary, siz
         verbose=args.verbose,
         shuffle=False,  # the tf.data pipeline shuffles
     )
-    model.save(os.path.join(run_dir, MODEL_FILE))
+    run_files.save_model(model, os.path.join(run_dir, MODEL_FILE))
+    # Only now: a run killed before its model was written resumes from it.
+    run_files.remove_backup(backup)
     results = _evaluate_splits(model, args, vocabulary, args.test_steps)
     return model, history.history, results
 
@@ -434,9 +480,10 @@ def matched_units(cell, parameter_count, layers, embedding_dim, vocabulary_size)
 def compare(args):
     """Trains several cells on the same data and budget; table and plot."""
     import copy
-    import json
 
     import keras
+
+    from keras_mi import run_files
 
     from keras_mi.data import VOCABULARY_SIZE
     from keras_mi.models import RECURRENT_LAYERS, char_language_model
@@ -496,8 +543,8 @@ def compare(args):
         )
     plot_path = os.path.join(args.run_dir, "learning_curves.png")
     _plot_curves(curves, plot_path)
-    with open(os.path.join(args.run_dir, "comparison.json"), "w") as handle:
-        json.dump({"rows": rows, "curves": curves}, handle, indent=2)
+    run_files.write_json(os.path.join(args.run_dir, "comparison.json"),
+                         {"rows": rows, "curves": curves}, indent=2)
     print(f"learning curves saved to {plot_path}")
     return rows
 
@@ -512,15 +559,19 @@ def _plot_curves(curves, path):
     for cell, history in curves.items():
         epochs = range(1, len(history["bpc"]) + 1)
         line = axis.plot(epochs, history["val_bpc"], marker="o", label=f"{cell} validation")
+        # Markers on both: a one-epoch run is a point, not a line.
         axis.plot(
-            epochs, history["bpc"], linestyle="--", color=line[0].get_color(),
+            epochs, history["bpc"], linestyle="--", marker="x", color=line[0].get_color(),
             label=f"{cell} train",
         )
     axis.set_xlabel("epoch")
     axis.set_ylabel("bits per character")
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axis.grid(alpha=0.3)
-    figure.savefig(path, dpi=100, bbox_inches="tight")
+    from keras_mi import run_files
+
+    with run_files.atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=100, bbox_inches="tight", format="png")
     plt.close(figure)
 
 
@@ -617,11 +668,22 @@ def _add_data_arguments(parser, vocabulary=True, seed=True):
         parser.add_argument("--seed", type=seed_int, default=0, help="random seed")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to an option's help, unless the help says its
+    default itself or there is none to say (None, False)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser():
     from keras_mi.models import RECURRENT_LAYERS
 
     cells = sorted(RECURRENT_LAYERS)
-    formatter = argparse.ArgumentDefaultsHelpFormatter
+    formatter = _HelpFormatter
     parser = argparse.ArgumentParser(
         prog="keras-mi", description=__doc__.split("\n")[0], formatter_class=formatter
     )

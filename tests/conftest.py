@@ -9,6 +9,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from tests.tiny_corpus import write_tiny_corpus  # noqa: E402
+
 
 @pytest.fixture(autouse=True)
 def clean_keras_state():
@@ -25,3 +27,8 @@ def rng():
 
 def pytest_report_header(config):
     return f"keras backend: {keras.backend.backend()} (keras {keras.__version__})"
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+    return write_tiny_corpus(tmp_path)

@@ -8,15 +8,6 @@ import pytest
 from keras_mi import cli
 
 
-@pytest.fixture
-def tiny_corpus(tmp_path):
-    corpus = tmp_path / "corpus"
-    for k in range(60):  # enough files for every hash split to get some
-        (corpus / f"f{k:02d}.txt").parent.mkdir(exist_ok=True)
-        (corpus / f"f{k:02d}.txt").write_text(f"file {k}: the quick brown fox. " * 4)
-    return str(corpus)
-
-
 def test_train_evaluate_sample(tiny_corpus, tmp_path, capsys):
     run_dir = str(tmp_path / "run")
     common = ["--dataset", tiny_corpus, "--sequence-length", "8", "--batch-size", "2"]

@@ -44,7 +44,16 @@ class CharacterVocabulary:
 
     @classmethod
     def build(cls, texts, max_size=None):
-        """The vocabulary of an iterable of strings (or UTF-8 bytes)."""
+        """The vocabulary of an iterable of strings (or UTF-8 bytes): all
+        its characters, or the `max_size` most frequent (a positive int)."""
+        if max_size is not None and (
+            isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer))
+            or max_size < 1
+        ):
+            raise ValueError(
+                f"Received an invalid value for argument `max_size`: {max_size!r}. "
+                "Expected None (all characters) or a positive integer."
+            )
         counts = collections.Counter()
         for text in texts:
             if isinstance(text, bytes):
@@ -53,7 +62,7 @@ class CharacterVocabulary:
         if not counts:
             raise ValueError("Cannot build a vocabulary: the training text is empty.")
         ordered = sorted(counts, key=lambda c: (-counts[c], ord(c)))
-        return cls(ordered[:max_size] if max_size else ordered)
+        return cls(ordered if max_size is None else ordered[:max_size])
 
     @property
     def size(self):
@@ -88,10 +97,26 @@ class CharacterVocabulary:
         return encode
 
     def save(self, path):
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump({"characters": "".join(self.characters)}, handle, ensure_ascii=False)
+        """Writes the vocabulary as JSON, atomically (a temporary file, then
+        a rename): a reader never finds half of it."""
+        from keras_mi import run_files
+
+        run_files.write_json(path, {"characters": "".join(self.characters)},
+                             ensure_ascii=False)
 
     @classmethod
     def load(cls, path):
-        with open(path, encoding="utf-8") as handle:
-            return cls(list(json.load(handle)["characters"]))
+        """The vocabulary `save` wrote to `path`; a `ValueError` naming the
+        file when it is not one."""
+        try:
+            with open(path, encoding="utf-8") as handle:
+                value = json.load(handle)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"The vocabulary file {path!r} is damaged: it is not the JSON "
+                             f"a CharacterVocabulary saves ({error}).") from None
+        if not isinstance(value, dict) or not isinstance(value.get("characters"), str):
+            raise ValueError(
+                f"The vocabulary file {path!r} is not a CharacterVocabulary's: expected a "
+                'JSON object {"characters": "..."}, received '
+                f"{type(value).__name__}{' with keys ' + str(sorted(value)) if isinstance(value, dict) else ''}.")
+        return cls(list(value["characters"]))
