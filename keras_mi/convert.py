@@ -179,10 +179,21 @@ def convert_model(model):
             return to_multiplicative(layer)
         return layer.__class__.from_config(layer.get_config())
 
-    converted = keras.models.clone_model(model, clone_function=clone)
-    for source in model.layers:
-        if not _is_convertible(source) and source.weights:
-            converted.get_layer(source.name).set_weights(
-                _copied(source.get_weights())
-            )
+    # Recursive: a recurrent layer inside a nested functional or Sequential
+    # model is converted too.
+    converted = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    _copy_other_weights(model, converted)
     return converted
+
+
+def _copy_other_weights(source_model, target_model):
+    """The trained weights of every layer that was cloned, not converted,
+    at every depth of nesting."""
+    for source in source_model.layers:
+        if _is_convertible(source) or not source.weights:
+            continue
+        target = target_model.get_layer(source.name)
+        if isinstance(source, keras.Model):
+            _copy_other_weights(source, target)
+        else:
+            target.set_weights(_copied(source.get_weights()))

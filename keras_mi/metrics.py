@@ -35,9 +35,19 @@ class BitsPerCharacter(keras.metrics.Mean):
         self.from_logits = check_bool("from_logits", from_logits)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        # A label that is not a class (negative, or >= the number of classes)
+        # counts as NaN on every backend: the frameworks would differ (an
+        # error on TensorFlow, a silent 0 on JAX), and inside a compiled
+        # step no error can be raised.
+        ops = keras.ops
+        y_pred = ops.convert_to_tensor(y_pred)
+        labels = ops.cast(ops.convert_to_tensor(y_true), "int32")
+        valid = ops.logical_and(labels >= 0, labels < ops.shape(y_pred)[-1])
         nats = keras.losses.sparse_categorical_crossentropy(
-            y_true, y_pred, from_logits=self.from_logits
+            ops.where(valid, labels, 0), y_pred, from_logits=self.from_logits
         )
+        valid = ops.reshape(valid, ops.shape(nats))
+        nats = ops.where(valid, nats, ops.cast(float("nan"), nats.dtype))
         return super().update_state(nats / math.log(2.0), sample_weight=sample_weight)
 
     def result(self):

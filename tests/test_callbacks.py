@@ -272,6 +272,21 @@ def test_errors(rng, tmp_path):
         GradientNormMonitor(str(tmp_path), (x,))
     with pytest.raises(ValueError, match="loss_over"):
         GradientNormMonitor(str(tmp_path), (x, y), loss_over="middle")
+    # Before: ['a'] failed in int(), and steps beyond the probe were dropped.
+    with pytest.raises(ValueError, match=r"`timesteps`: \['a'\]"):
+        GradientNormMonitor(str(tmp_path), (x, y), timesteps=["a"])
+    with pytest.raises(ValueError, match=rf"`timesteps`: \[{T}\] are beyond the probe's {T}"):
+        model.fit(x, y, verbose=0, callbacks=[
+            GradientNormMonitor(str(tmp_path), (x, y), timesteps=[0, T])])
+
+
+def test_a_nan_gradient_norm_is_warned_about(rng, tmp_path):
+    x, y = _data(rng)
+    model = _model(MIRNN(H))
+    monitor = GradientNormMonitor(str(tmp_path), (np.full_like(x, np.nan), y))
+    monitor.set_model(model)
+    with pytest.warns(UserWarning, match="not finite at t = \\[0, 1"):
+        monitor.record(0)
 
 
 @pytest.mark.parametrize("go_backwards", [False, True])

@@ -139,3 +139,18 @@ def test_converted_model_shares_no_array_with_its_source(order, rng):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(model.predict(x, verbose=0), predictions[0], atol=ATOL, rtol=RTOL)
     assert not np.allclose(converted.predict(x, verbose=0), predictions[0], atol=1e-4)
+
+
+def test_a_recurrent_layer_inside_a_nested_model_is_converted(rng):
+    """Before: the LSTM inside a nested Sequential stayed an LSTM, silently."""
+    inner = keras.Sequential([keras.layers.LSTM(4, return_sequences=True),
+                              keras.layers.Dense(3)], name="inner")
+    inputs = keras.Input((5, 2))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inner(inputs)))
+    converted = convert_model(model)
+    kinds = [type(layer) for layer in converted.get_layer("inner").layers]
+    assert kinds == [MILSTM, keras.layers.Dense]
+    x = rng.normal(size=(2, 5, 2)).astype("float32")
+    # Same function before fine-tuning, as for a top-level layer.
+    np.testing.assert_allclose(helpers.to_numpy(converted(x)), helpers.to_numpy(model(x)),
+                               atol=ATOL, rtol=RTOL)

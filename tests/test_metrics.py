@@ -57,3 +57,14 @@ def test_bpc_from_logits_must_be_a_boolean():
 
     with pytest.raises(TypeError, match="argument `from_logits`.*'no'"):
         BitsPerCharacter(from_logits="no")
+
+
+def test_a_label_that_is_not_a_class_gives_nan_on_every_backend():
+    """Before: BPC 0.0 on JAX (a perfect score), an error on TensorFlow."""
+    for labels in ([0, 3], [0, -1]):
+        metric = BitsPerCharacter(from_logits=False)
+        metric.update_state(np.array(labels), np.full((2, 3), 1 / 3, "float32"))
+        assert math.isnan(float(metric.result())), labels
+    metric = BitsPerCharacter(from_logits=False)  # the valid labels are unaffected
+    metric.update_state(np.array([[0], [2]]), np.full((2, 4), 0.25, "float32"))
+    assert float(metric.result()) == 2.0  # log2(4), exact in float32

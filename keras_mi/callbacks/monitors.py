@@ -19,6 +19,7 @@ in another. TensorFlow is imported when the first summary is written.
 
 import io
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -182,6 +183,21 @@ class _Monitor(keras.callbacks.Callback):
         raise NotImplementedError
 
 
+def _check_timesteps(timesteps):
+    """A list of distinct non-negative ints (the steps to log)."""
+    if isinstance(timesteps, (str, bytes)) or not hasattr(timesteps, "__iter__"):
+        raise TypeError(f"Received an invalid value for argument `timesteps`: {timesteps!r}. "
+                        "Expected a list of non-negative integers (steps of the probe).")
+    steps = list(timesteps)
+    bad = [t for t in steps if isinstance(t, bool) or not isinstance(t, (int, np.integer))
+           or t < 0]
+    if bad or not steps:
+        raise ValueError(f"Received an invalid value for argument `timesteps`: {timesteps!r}"
+                         f"{f' ({bad} are not)' if bad else ' (empty)'}. Expected a non-empty "
+                         "list of non-negative integers (steps of the probe).")
+    return sorted({int(t) for t in steps})
+
+
 class GradientNormMonitor(_Monitor):
     """Logs `log ||dC/dh_t||_2` for every timestep t of a recurrent layer.
 
@@ -226,7 +242,16 @@ class GradientNormMonitor(_Monitor):
                 "gradient monitor needs targets, `(x, y)`."
             )
         self.loss_over = validation.check_choice("loss_over", loss_over, ("final", "all"))
-        self.timesteps = None if timesteps is None else [int(t) for t in timesteps]
+        self.timesteps = None if timesteps is None else _check_timesteps(timesteps)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        length = self.probe().timesteps
+        outside = [t for t in self.timesteps or () if t >= length]
+        if outside:
+            raise ValueError(
+                f"Received an invalid value for argument `timesteps`: {outside} are beyond "
+                f"the probe's {length} timesteps; expected steps in [0, {length - 1}].")
 
     def gradient_norms(self):
         """`||dC/dh_t||_2` averaged over the probe batch, shape (T,)."""
@@ -252,6 +277,12 @@ class GradientNormMonitor(_Monitor):
         return self.gradient_norms()
 
     def write(self, norms):
+        if not np.all(np.isfinite(norms)):
+            warnings.warn(
+                f"GradientNormMonitor: ||dC/dh_t|| is not finite at t = "
+                f"{np.flatnonzero(~np.isfinite(norms)).tolist()[:10]} (the probe batch or the "
+                "model gives NaN or inf); the logged values there are not measurements.",
+                stacklevel=2)
         summary = _summary()
         logs = np.log(np.maximum(norms, np.finfo("float64").tiny))
         steps = self.timesteps

@@ -10,6 +10,8 @@ consecutive windows: window k holds symbols [k*T, (k+1)*T) as inputs and
 predicted exactly once.
 """
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -19,11 +21,21 @@ from keras_mi.layers.validation import check_positive_int
 
 def file_documents(files):
     """A dataset of the contents (tf.string) of `files`, in order."""
-    files = list(files)
+    files = [os.fspath(path) if isinstance(path, os.PathLike) else path for path in files]
     if not files:
         raise ValueError(
             "Received an empty list for argument `files`: the corpus is empty."
         )
+    for path in files:
+        if not isinstance(path, (str, bytes)):
+            raise TypeError(f"Received an invalid value in argument `files`: {path!r} of type "
+                            f"{type(path).__name__}; expected paths (str or os.PathLike).")
+        if not tf.io.gfile.exists(path):
+            raise ValueError(f"Received an invalid value in argument `files`: {path!r} does "
+                             "not exist.")
+        if tf.io.gfile.isdir(path):
+            raise ValueError(f"Received an invalid value in argument `files`: {path!r} is a "
+                             "directory; give the files in it (for example with glob).")
     return tf.data.Dataset.from_tensor_slices(files).map(tf.io.read_file)
 
 
@@ -72,6 +84,11 @@ def windows(
     """
     check_positive_int("sequence_length", sequence_length)
     check_positive_int("batch_size", batch_size)
+    if isinstance(shuffle_buffer, bool) or not isinstance(shuffle_buffer, (int, np.integer)) \
+            or shuffle_buffer < 0:
+        raise ValueError(f"Received an invalid value for argument `shuffle_buffer`: "
+                         f"{shuffle_buffer!r}. Expected a non-negative integer (0: no "
+                         "shuffling).")
     if contiguous and shuffle_buffer:
         raise ValueError(
             "Received contiguous=True and shuffle_buffer="
@@ -115,11 +132,20 @@ def byte_windows(
     repeat=False,
     contiguous=False,
 ):
-    """`windows` over the bytes of `files` (read in order, concatenated)."""
+    """`windows` over the bytes of `files` (read in order, concatenated).
+    Files that together hold less than one batch are refused."""
     check_positive_int("sequence_length", sequence_length)
     check_positive_int("batch_size", batch_size)
+    files = list(files)
+    documents = file_documents(files)  # checks the paths
+    total = sum(tf.io.gfile.stat(os.fspath(path)).length for path in files)
+    needed = batch_size * sequence_length + 1
+    if total < needed:
+        raise ValueError(
+            f"Received files holding {total} bytes in all ({len(files)} files), fewer than "
+            f"one batch needs: batch_size * sequence_length + 1 = {needed}.")
     return windows(
-        symbol_stream(file_documents(files)),
+        symbol_stream(documents),
         sequence_length,
         batch_size,
         shuffle_buffer=shuffle_buffer,

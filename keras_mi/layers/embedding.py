@@ -60,11 +60,29 @@ class TiedEmbedding(keras.layers.Layer):
 
     def call(self, inputs, reverse=False):
         if not reverse:
-            return ops.take(self.embeddings, ops.cast(inputs, "int32"), axis=0)
+            return self._look_up(inputs)
         logits = ops.matmul(inputs, ops.transpose(self.embeddings))
         if self.output_bias is not None:
             logits = logits + self.output_bias
         return logits
+
+    def _look_up(self, ids):
+        """`embeddings[ids]`; an id that is not an index of the vocabulary
+        (negative, `>= input_dim`, or a float that is not whole) gives a
+        vector of NaN on every backend. Inside a compiled step the values
+        are not known, so no error can be raised there; NaN makes the loss
+        NaN where the frameworks would differ (an error on TensorFlow,
+        wrap-around for -1, clipping or NaN on JAX)."""
+        if keras.backend.standardize_dtype(ids.dtype) == "bool":
+            raise TypeError(f"Layer `{self.name}` expects integer ids, received a "
+                            "tensor of dtype bool.")
+        whole = ops.cast(ids, "int32")
+        valid = ops.logical_and(whole >= 0, whole < self.input_dim)
+        if not keras.backend.is_int_dtype(keras.backend.standardize_dtype(ids.dtype)):
+            valid = ops.logical_and(valid, ops.equal(ops.cast(whole, ids.dtype), ids))
+        vectors = ops.take(self.embeddings, ops.where(valid, whole, 0), axis=0)
+        nan = ops.cast(float("nan"), vectors.dtype)
+        return ops.where(ops.expand_dims(valid, -1), vectors, nan)
 
     def get_config(self):
         return {

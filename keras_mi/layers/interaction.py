@@ -240,6 +240,10 @@ class MultiplicativeInteraction(keras.layers.Layer):
 
     def call(self, inputs):
         x, z = inputs
+        # Again on each call, on the shapes the call is given: a layer built
+        # on an unknown batch size would otherwise broadcast a context of
+        # batch 1 over a batch of 6 in the diagonal and scalar forms.
+        self._split_shapes([tuple(x.shape), tuple(z.shape)])
         if self.context_projection is not None:
             z = self.context_projection(z)
         vx = ops.matmul(x, self.kernel)

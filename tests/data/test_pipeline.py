@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from keras_mi.data import byte_windows, corpus, decode_bytes, embedded_corpus_files
+from keras_mi.data import (
+    CharacterVocabulary,
+    byte_windows,
+    corpus,
+    decode_bytes,
+    embedded_corpus_files,
+)
 
 
 @pytest.fixture
@@ -65,6 +71,15 @@ def test_glob_and_single_file(text_dir):
     assert corpus.text_files(str(root / "a.txt")) == [str(root / "a.txt")]
 
 
+def _empty(root):
+    return _written(root, "empty.txt", "")
+
+
+def _written(root, name, text):
+    (root / name).write_text(text)
+    return root / name
+
+
 @pytest.mark.parametrize(
     "call, pattern",
     [
@@ -74,6 +89,18 @@ def test_glob_and_single_file(text_dir):
         (lambda root: byte_windows([str(root / "a.txt")], 0, 2), "`sequence_length`"),
         (lambda root: byte_windows([str(root / "a.txt")], 5, -1), "`batch_size`"),
         (lambda root: embedded_corpus_files("dev"), "`split`.*'dev'"),
+        # Before: an empty file gave 0 batches (and an endless repeat); a
+        # missing file or a folder failed inside tf.data.
+        (lambda root: byte_windows([str(_empty(root))], 5, 2), "0 bytes.*needs.*11"),
+        (lambda root: byte_windows([str(root / "missing.txt")], 5, 2), "does not exist"),
+        (lambda root: byte_windows([str(root)], 5, 2), "is a directory"),
+        (lambda root: byte_windows([str(root / "a.txt")], 5, 2, shuffle_buffer=-5),
+         "`shuffle_buffer`: -5"),
+        (lambda root: CharacterVocabulary.build(["abc"], max_size=0), "`max_size`: 0"),
+        (lambda root: CharacterVocabulary.build(["abc"], max_size=-1), "`max_size`: -1"),
+        (lambda root: CharacterVocabulary.load(str(_written(root, "v.json", "{"))), "damaged"),
+        (lambda root: CharacterVocabulary.load(str(_written(root, "w.json", '{"chars": "ab"}'))),
+         "not a CharacterVocabulary's.*characters"),
     ],
 )
 def test_errors(text_dir, call, pattern):

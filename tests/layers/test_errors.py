@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from keras_mi import MIGRU, MILSTM, MIRNN, MIGRUCell, MILSTMCell, MIRNNCell
+from tests.layers import helpers
 
 CLASSES = [MIRNN, MILSTM, MIGRU, MIRNNCell, MILSTMCell, MIGRUCell]
 
@@ -117,3 +118,20 @@ def test_interaction_and_embedding_booleans():
         MultiplicativeInteraction(4, use_bias="yes")
     with pytest.raises(TypeError, match=r"`use_output_bias`.*use_output_bias=1"):
         TiedEmbedding(10, 4, use_output_bias=1)
+
+
+def test_tied_embedding_ids_outside_the_vocabulary_give_nan_on_every_backend():
+    """Before: id -1 returned the last row, 1.7 was read as 1, and an id
+    beyond the vocabulary gave an error, NaN or a clipped row by backend."""
+    from keras_mi import TiedEmbedding
+
+    layer = TiedEmbedding(5, 2)
+    vectors = helpers.to_numpy(layer(np.array([[0, 4, -1, 5]])))
+    table = helpers.to_numpy(layer.embeddings)
+    np.testing.assert_array_equal(vectors[0, :2], table[[0, 4]])
+    assert np.isnan(vectors[0, 2:]).all()
+    floats = helpers.to_numpy(layer(np.array([[1.0, 1.7]], "float32")))
+    np.testing.assert_array_equal(floats[0, 0], table[1])  # a whole float is an id
+    assert np.isnan(floats[0, 1]).all()
+    with pytest.raises(TypeError, match="integer ids.*bool"):
+        layer(np.array([[True, False]]))

@@ -143,6 +143,17 @@ def test_errors():
         layer(np.zeros((2, 5)))
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_context_of_another_batch_is_refused_after_build(mode):
+    """Built on an unknown batch size, the diagonal and scalar forms used to
+    broadcast a context of batch 1 over a batch of 6."""
+    layer = MultiplicativeInteraction(3, mode=mode)
+    layer.build([(None, 4), (None, 2)])
+    assert layer([np.ones((6, 4), "float32"), np.ones((6, 2), "float32")]).shape == (6, 3)
+    with pytest.raises(ValueError, match="same leading dimensions"):
+        layer([np.ones((6, 4), "float32"), np.ones((1, 2), "float32")])
+
+
 def test_save_load_and_mixed_precision(rng, tmp_path):
     x = rng.normal(size=(4, N)).astype("float32")
     z = rng.normal(size=(4, M)).astype("float32")
