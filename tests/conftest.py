@@ -5,6 +5,20 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+if os.environ.get("KERAS_BACKEND") == "jax":
+    # XLA's compiled programs are kept on disk and reused: the suite builds
+    # the same small models (same shapes, same computation) many times, and
+    # compiling them again was most of its time on JAX. The cache is keyed
+    # by the program, JAX's version and its flags, so a reused entry is the
+    # program that would have been compiled. Set in the environment, so that
+    # the command's subprocesses use it too.
+    import tempfile
+
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
+        tempfile.gettempdir(), f"keras_mi_jax_cache_{os.getuid()}"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -39,13 +39,15 @@ _TINY_PROTOCOL = ["--steps", "4", "--eval-every", "2", "--convergence-window", "
 TINY = {
     "table1_init_scale": _TINY_PROTOCOL + ["--seeds", "2", "--scales", "0.02,0.6",
                                            "--search-steps", "2"],
-    "table1_paper_lr": _TINY_PROTOCOL + ["--seeds", "2", "--coefficients", "2,0.5,0.5"],
+    # One seed where the tests read no spread over seeds (the verdicts'
+    # arithmetic over seeds is tested in test_paper_verdicts.py).
+    "table1_paper_lr": _TINY_PROTOCOL + ["--seeds", "1", "--coefficients", "2,0.5,0.5"],
     "fig1a_gradient_norms": _TINY_PROTOCOL + ["--seeds", "1", "--coefficients", "2,0.5,0.5"],
     "fig1bcd_tanh_rnns": _TINY_PROTOCOL + ["--seeds", "2", "--coefficients", "2,0.5,0.5"],
-    "lstm_family": _TINY_PROTOCOL + ["--seeds", "2"],
-    "sequential_digits_bn": ["--seeds", "2", "--steps", "4", "--eval-every", "2",
+    "lstm_family": _TINY_PROTOCOL + ["--seeds", "1"],
+    "sequential_digits_bn": ["--seeds", "1", "--steps", "4", "--eval-every", "2",
                              "--units", "4"],
-    "fig3_multitask": ["--seeds", "2", "--steps", "4", "--chunk", "2", "--tasks", "2,4",
+    "fig3_multitask": ["--seeds", "1", "--steps", "4", "--chunk", "2", "--tasks", "2,4",
                        "--test-per-task", "4"],
     "char_lm": _TINY_TEXT + ["--seeds", "1", "--models", "lstm,milstm-bn"],
     "conversion": _TINY_TEXT + ["--seeds", "1"],
