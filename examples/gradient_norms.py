@@ -23,7 +23,12 @@ import keras
 import numpy as np
 
 from keras_mi import MIRNN
-from keras_mi.callbacks import ActivationMonitor, GradientNormMonitor, ScaleMonitor
+from keras_mi.callbacks import (
+    ActivationMonitor,
+    GradientNormMonitor,
+    ScaleMonitor,
+    read_gradient_norms,
+)
 from keras_mi.data import VOCABULARY_SIZE, byte_windows, embedded_corpus_files
 from keras_mi.metrics import BitsPerCharacter
 
@@ -79,17 +84,11 @@ def read_profiles(log_dir):
     import tensorflow as tf
     from tensorboard.backend.event_processing import event_accumulator
 
+    curves = read_gradient_norms(log_dir, PLOTTED_STEPS)
     events = event_accumulator.EventAccumulator(
         os.path.join(log_dir, "monitors"), size_guidance={"tensors": 0}
     )
     events.Reload()
-    curves = {}
-    for t in PLOTTED_STEPS:
-        records = events.Tensors(f"gradient_norm/log_dC_dh_t={t:03d}")
-        curves[t] = (
-            [r.step for r in records],
-            [float(tf.make_ndarray(r.tensor_proto)) for r in records],
-        )
     image = events.Tensors("scale/profile")[-1]
     png = tf.make_ndarray(image.tensor_proto)[2]  # [width, height, png bytes]
     return curves, png

@@ -14,7 +14,12 @@ import numpy as np
 import pytest
 
 from keras_mi import MILSTM, MIRNN
-from keras_mi.callbacks import ActivationMonitor, GradientNormMonitor, ScaleMonitor
+from keras_mi.callbacks import (
+    ActivationMonitor,
+    GradientNormMonitor,
+    ScaleMonitor,
+    read_gradient_norms,
+)
 from tests import reference
 from tests.layers import helpers
 
@@ -147,7 +152,7 @@ def test_keras_lstm_and_additive_milstm_give_the_same_norms(rng):
 def _fit_with_monitors(model, log_dir, x, y):
     callbacks = [
         keras.callbacks.TensorBoard(log_dir),
-        GradientNormMonitor(log_dir, (x, y), timesteps=[0, T - 1]),
+        GradientNormMonitor(log_dir, (x, y)),
         ActivationMonitor(log_dir, (x,), threshold=0.5),
         ScaleMonitor(log_dir, (x,)),
     ]
@@ -169,8 +174,6 @@ def test_event_files_hold_the_tags_and_values(rng, tmp_path):
     events.Reload()
     tags = set(events.Tags()["tensors"])
     assert {
-        "gradient_norm/log_dC_dh_t=000",
-        f"gradient_norm/log_dC_dh_t={T - 1:03d}",
         "gradient_norm/log_profile",
         "gradient_norm/profile",
         "activations/hidden",
@@ -187,9 +190,16 @@ def test_event_files_hold_the_tags_and_values(rng, tmp_path):
         return event.step, float(np.asarray(
             __import__("tensorflow").make_ndarray(event.tensor_proto)))
 
-    step, logged = last("gradient_norm/log_dC_dh_t=000")
-    assert step == 1 and len(events.Tensors("gradient_norm/log_dC_dh_t=000")) == 2
-    np.testing.assert_allclose(logged, np.log(callbacks[1].gradient_norms()[0]), rtol=1e-5)
+    # log ||dC/dh_t|| in one run per logged step, by default 0, T/4, T/2,
+    # 3T/4 and T-1 (T = 6: 0, 1, 3, 4, 5).
+    curves = read_gradient_norms(log_dir)
+    assert sorted(curves) == [0, 1, 3, 4, 5]
+    assert sorted(n for n in os.listdir(os.path.join(log_dir, "monitors"))
+                  if os.path.isdir(os.path.join(log_dir, "monitors", n))) == [
+        "gradient_t=000", "gradient_t=001", "gradient_t=003", "gradient_t=004", "gradient_t=005"]
+    steps, logged = curves[0]
+    assert steps == [0, 1]
+    np.testing.assert_allclose(logged[-1], np.log(callbacks[1].gradient_norms()[0]), rtol=1e-5)
     _, saturation = last("activations/saturation")
     hidden = callbacks[2].measure()["hidden"]
     assert saturation == pytest.approx(np.mean(np.abs(hidden) > 0.5), abs=1e-6)
@@ -227,14 +237,15 @@ def test_a_real_tensorboard_server_lists_the_tags(rng, tmp_path):
             except OSError:
                 pass
             time.sleep(1)
-        assert "gradient_norm/log_dC_dh_t=000" in tags["monitors"]
+        assert "gradient_norm/log_dC_dh_t" in tags["monitors/gradient_t=000"]
         assert "activations/saturation" in tags["monitors"]
         assert "train" in tags  # keras.callbacks.TensorBoard's run
         url = f"http://127.0.0.1:{port}/data/plugin/images/tags"
         with urllib.request.urlopen(url, timeout=5) as response:
             assert "scale/profile" in json.load(response)["monitors"]
         # The Custom Scalars dashboard gets the monitors' layout: one chart
-        # with every logged t of log ||dC/dh_t||, one with ||Wx|| and ||Uh||.
+        # with every logged t of log ||dC/dh_t|| (one run, so one colour, per
+        # t), one with ||Wx|| and ||Uh||.
         url = f"http://127.0.0.1:{port}/data/plugin/custom_scalars/layout"
         with urllib.request.urlopen(url, timeout=5) as response:
             layout = json.load(response)
@@ -244,9 +255,10 @@ def test_a_real_tensorboard_server_lists_the_tags(rng, tmp_path):
             for chart in category["chart"]
         }
         gradient_chart = next(t for t in charts if t.startswith("gradient norm"))
-        assert charts[gradient_chart] == ["gradient_norm/log_dC_dh_t=.*"]
-        matching = [tag for tag in tags["monitors"] if re.fullmatch(charts[gradient_chart][0], tag)]
-        assert len(matching) == len([t for t in tags["monitors"] if "log_dC_dh_t=" in t]) > 1
+        assert charts[gradient_chart] == ["gradient_norm/log_dC_dh_t$"]
+        runs = [run for run, run_tags in tags.items()
+                if any(re.match(charts[gradient_chart][0], tag) for tag in run_tags)]
+        assert sorted(runs) == [f"monitors/gradient_t={t:03d}" for t in (0, 1, 3, 4, 5)]
         scale_chart = next(t for t in charts if t.startswith("input vs recurrent"))
         assert charts[scale_chart] == ["scale/Wx$", "scale/Uh$"]
     finally:

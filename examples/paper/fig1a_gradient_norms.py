@@ -27,6 +27,7 @@ import protocol  # noqa: E402
 import verdicts  # noqa: E402
 
 from keras_mi import MIRNN  # noqa: E402
+from keras_mi import callbacks  # noqa: E402
 from keras_mi.callbacks import GradientNormMonitor  # noqa: E402
 
 NAME = "fig1a_gradient_norms"
@@ -65,18 +66,7 @@ def build(kind, args, corpus, seed, coefficients):
 
 def read_gradient_norms(log_dir, timesteps=TIMESTEPS):
     """`{t: (steps, log norms)}` as GradientNormMonitor logged them."""
-    import tensorflow as tf
-    from tensorboard.backend.event_processing import event_accumulator
-
-    events = event_accumulator.EventAccumulator(
-        os.path.join(log_dir, "monitors"), size_guidance={"tensors": 0})
-    events.Reload()
-    curves = {}
-    for t in timesteps:
-        records = events.Tensors(f"gradient_norm/log_dC_dh_t={t:03d}")
-        curves[t] = ([int(r.step) for r in records],
-                     [float(tf.make_ndarray(r.tensor_proto)) for r in records])
-    return curves
+    return callbacks.read_gradient_norms(log_dir, timesteps)
 
 
 def _arguments(parser):

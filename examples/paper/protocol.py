@@ -295,8 +295,4 @@ def parse_coefficients(text):
 def log_monitor(monitor, step):
     """Measures with a keras_mi monitor, writes it to the monitor's
     TensorBoard log at `step`, and returns the measured values."""
-    values = monitor.measure()
-    with monitor.writer().as_default(step=step):
-        monitor.write(values)
-    monitor.writer().flush()
-    return values
+    return monitor.record(step)

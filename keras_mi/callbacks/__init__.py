@@ -4,6 +4,7 @@ from keras_mi.callbacks.monitors import (
     ActivationMonitor,
     GradientNormMonitor,
     ScaleMonitor,
+    read_gradient_norms,
 )
 
-__all__ = ["ActivationMonitor", "GradientNormMonitor", "ScaleMonitor"]
+__all__ = ["ActivationMonitor", "GradientNormMonitor", "ScaleMonitor", "read_gradient_norms"]

@@ -67,6 +67,42 @@ def _profile_image(values, title, ylabel):
     return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGBA"))[None]
 
 
+# log ||dC/dh_t|| of step t is logged under this tag in its own run,
+# `monitors/gradient_t=NNN`: TensorBoard gives each run its own colour and
+# names it, so the steps are told apart in one chart.
+GRADIENT_TAG = "gradient_norm/log_dC_dh_t"
+GRADIENT_RUN = "gradient_t={:03d}"
+
+
+def default_timesteps(length):
+    """The steps logged by default: 0, T/4, T/2, 3T/4 and T-1 (five lines a
+    person can tell apart, from the most distant step to the last)."""
+    return sorted({0, length // 4, length // 2, (3 * length) // 4, length - 1})
+
+
+def read_gradient_norms(log_dir, timesteps=None):
+    """`{t: (steps, log norms)}` as `GradientNormMonitor` logged them under
+    `log_dir` (all the steps it logged, or `timesteps`)."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing import event_accumulator
+
+    folder = os.path.join(log_dir, "monitors")
+    runs = {int(name.split("=")[1]): name for name in sorted(os.listdir(folder))
+            if name.startswith("gradient_t=")} if os.path.isdir(folder) else {}
+    curves = {}
+    for t in runs if timesteps is None else timesteps:
+        if t not in runs:
+            raise ValueError(f"No gradient norm of step t={t} in {folder} (logged: "
+                             f"{sorted(runs) or 'none'}).")
+        events = event_accumulator.EventAccumulator(
+            os.path.join(folder, runs[t]), size_guidance={"tensors": 0})
+        events.Reload()
+        records = events.Tensors(GRADIENT_TAG)
+        curves[t] = ([int(r.step) for r in records],
+                     [float(tf.make_ndarray(r.tensor_proto)) for r in records])
+    return curves
+
+
 def custom_scalars_layout():
     """The Custom Scalars dashboard's layout of the monitors' scalars."""
     from tensorboard.plugins.custom_scalar import layout_pb2
@@ -83,7 +119,7 @@ def custom_scalars_layout():
                 chart=[
                     chart(
                         "gradient norm through time: log ||dC/dh_t|| (Fig. 1(a))",
-                        [r"gradient_norm/log_dC_dh_t=.*"],
+                        [GRADIENT_TAG + "$"],
                     ),
                     chart(
                         "input vs recurrent scale: ||Wx||, ||Uh||",
@@ -171,10 +207,12 @@ class _Monitor(keras.callbacks.Callback):
             self._writer.flush()
 
     def record(self, step):
+        """Measures, writes the values at `step` and returns them."""
         values = self.measure()
         with self.writer().as_default(step=step):
             self.write(values)
         self.writer().flush()
+        return values
 
     def measure(self):
         raise NotImplementedError
@@ -209,10 +247,12 @@ class GradientNormMonitor(_Monitor):
     et al. (2016, Fig. 1(a)); `loss_over="all"` uses every timestep's loss.
     The norm is taken per example and averaged over the probe batch.
 
-    Logged under `LOG_DIR/monitors`: scalars
-    `gradient_norm/log_dC_dh_t=NNN` for `timesteps` (default every 5th step
-    and the last), the histogram `gradient_norm/log_profile` of all steps,
-    and the image `gradient_norm/profile` (log norm against t).
+    Logged: for each of `timesteps`, the scalar `gradient_norm/log_dC_dh_t`
+    in its own run `LOG_DIR/monitors/gradient_t=NNN` (TensorBoard draws the
+    steps in one chart, one colour per step, named by run); under
+    `LOG_DIR/monitors`, the histogram `gradient_norm/log_profile` of all
+    steps and the image `gradient_norm/profile` (log norm against t, every
+    step). `read_gradient_norms(log_dir)` reads the scalars back.
 
     Cost: one forward and one backward pass of the layer over the probe
     batch, run step by step in eager mode, per record.
@@ -222,7 +262,8 @@ class GradientNormMonitor(_Monitor):
         probe_data: `(x, y)` arrays of one probe batch.
         layer_name: the recurrent layer (default: the model's first).
         loss_over: `"final"` (default) or `"all"` timesteps.
-        timesteps: the steps logged as scalars (default: 0, 5, 10, ..., T-1).
+        timesteps: the steps logged as scalars (default: 0, T/4, T/2, 3T/4
+            and T-1, see `default_timesteps`).
         every_n_epochs, every_n_batches: how often to record.
 
     Example:
@@ -243,6 +284,7 @@ class GradientNormMonitor(_Monitor):
             )
         self.loss_over = validation.check_choice("loss_over", loss_over, ("final", "all"))
         self.timesteps = None if timesteps is None else _check_timesteps(timesteps)
+        self._step_writers = {}
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -276,6 +318,33 @@ class GradientNormMonitor(_Monitor):
     def measure(self):
         return self.gradient_norms()
 
+    def _step_writer(self, t):
+        if t not in self._step_writers:
+            self._step_writers[t] = _summary().create_file_writer(
+                os.path.join(self.log_dir, "monitors", GRADIENT_RUN.format(t)))
+        return self._step_writers[t]
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        for writer in self._step_writers.values():
+            writer.flush()
+
+    def record(self, step):
+        norms = self.measure()
+        logs = np.log(np.maximum(norms, np.finfo("float64").tiny))
+        steps = self.timesteps or default_timesteps(len(norms))
+        for t in steps:
+            if 0 <= t < len(norms):
+                with self._step_writer(t).as_default(step=step):
+                    _summary().scalar(GRADIENT_TAG, logs[t])
+        for t in steps:
+            if 0 <= t < len(norms):
+                self._step_writer(t).flush()
+        with self.writer().as_default(step=step):
+            self.write(norms)
+        self.writer().flush()
+        return norms
+
     def write(self, norms):
         if not np.all(np.isfinite(norms)):
             warnings.warn(
@@ -285,12 +354,6 @@ class GradientNormMonitor(_Monitor):
                 stacklevel=2)
         summary = _summary()
         logs = np.log(np.maximum(norms, np.finfo("float64").tiny))
-        steps = self.timesteps
-        if steps is None:
-            steps = sorted(set(range(0, len(norms), 5)) | {len(norms) - 1})
-        for t in steps:
-            if 0 <= t < len(norms):
-                summary.scalar(f"gradient_norm/log_dC_dh_t={t:03d}", logs[t])
         summary.histogram("gradient_norm/log_profile", logs)
         summary.image(
             "gradient_norm/profile",
