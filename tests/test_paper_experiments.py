@@ -48,6 +48,7 @@ JUDGED = {
     "lstm_family": {"milstm_vs_lstm", "mlstm_vs_lstm"},
     "fig3_multitask": {"fig3_mi_better", "fig3_gap_grows"},
     "sequential_digits_bn": {"bn_faster"},
+    "fig2_learnability": {"fig2_multiplicative"},  # the tiny run has the dot product only
 }
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import verdicts  # noqa: E402
 
 from keras_mi import MultiplicativeInteraction  # noqa: E402
 
@@ -142,7 +143,22 @@ def main(argv=None):
     table = {"columns": ["function", "d", "model", f"parameters to reach MSE <= {THRESHOLD}",
                          "seeds reaching it", f"test MSE at size {sizes[-1]}"], "rows": rows}
     figure = draw(os.path.join(out, f"{NAME}.png"), results, sizes)
-    return common.write_record(out, NAME, args, runs, results, table, started, [figure])
+    return common.write_record(out, NAME, args, runs, results, table, started, [figure],
+                               judge(runs))
+
+
+def judge(runs):
+    """{claim: (criterion, verdict)} from the runs (verdicts.py)."""
+    functions = {r["function"] for r in runs}
+    claims = {}
+    multiplicative = tuple(f for f in ("gating", "dot product") if f in functions)
+    if multiplicative:  # judged on those run (the criterion asks for both)
+        claims["fig2_multiplicative"] = (verdicts.CRITERIA["fig2_multiplicative"],
+                                         verdicts.fig2_multiplicative(runs, multiplicative))
+    if "summation" in functions:
+        claims["fig2_summation"] = (verdicts.CRITERIA["fig2_summation"],
+                                    verdicts.fig2_summation(runs))
+    return claims
 
 
 def draw(path, results, sizes):

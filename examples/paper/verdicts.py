@@ -80,6 +80,22 @@ CRITERIA = {
         "tenth of the run; and lin-RNN's change over training is smaller than lin-MI-RNN's. "
         "Reproduced when all hold, not reproduced otherwise (a norm that underflows to 0 counts "
         "as -inf)."),
+    "fig2_multiplicative": (
+        "Jayakumar et al. Fig. 2, gating and the dot product: per function, input size d and "
+        "model, the fewest parameters with which a seed reaches test MSE <= 0.1 (infinite when "
+        "no size of the sweep does), median over seeds. Reproduced when, for both functions, "
+        "the MI model needs fewer parameters than the MLP at every d and the MLP's need grows "
+        "more from the smallest to the largest d than MI's (ratio of needs; an MLP that reaches "
+        "the threshold at the smallest d and not at the largest grows without bound). Not "
+        "reproduced when, for either function, MI needs as many or more at some d where it "
+        "reaches the threshold, or the MLP's need does not grow more. Inconclusive when a "
+        "comparison has no number: neither model reaches the threshold at some d, or the MLP "
+        "does not reach it at the smallest d."),
+    "fig2_summation": (
+        "Jayakumar et al. Fig. 2, summation (easy for the MLP): the same needs. Reproduced when "
+        "the MLP needs no more parameters than the MI model at every d; not reproduced when it "
+        "needs more at some d; inconclusive when either model does not reach the threshold at "
+        "some d."),
 }
 
 
@@ -344,3 +360,61 @@ def fig1a_gradient_norms(curves, rnn="lin-RNN", mi="lin-MI-RNN", timesteps=(0, 5
                       f"{100 * min(above):.0f} % of points (worst seed)")
     because = "; ".join(detail) + ("" if not failures else "; fails: " + ", ".join(failures))
     return {"verdict": NOT_REPRODUCED if failures else REPRODUCED, "because": because}
+
+
+def fig2_needs(runs, function, model, threshold=0.1):
+    """{d: the median over seeds of the fewest parameters reaching test MSE
+    <= threshold (inf for a seed where no size does)}."""
+    seeds = sorted({r["seed"] for r in runs})
+    needs = {}
+    for d in sorted({r["d"] for r in runs if r["function"] == function}):
+        per_seed = []
+        for seed in seeds:
+            reached = [r["parameters"] for r in runs
+                       if r["function"] == function and r["d"] == d and r["model"] == model
+                       and r["seed"] == seed and r["test_mse"] <= threshold]
+            per_seed.append(min(reached) if reached else math.inf)
+        needs[d] = float(np.median(per_seed))
+    return needs
+
+
+def _needs_text(function, mlp, mi):
+    def one(value):
+        return "not reached" if math.isinf(value) else f"{value:,.0f}"
+    return f"{function}: " + "; ".join(f"d={d} MLP {one(mlp[d])} / MI {one(mi[d])}" for d in mlp)
+
+
+def fig2_multiplicative(runs, functions=("gating", "dot product"), mlp="MLP", mi="MI"):
+    outcomes, parts = [], []
+    for function in functions:
+        mlp_needs, mi_needs = fig2_needs(runs, function, mlp), fig2_needs(runs, function, mi)
+        parts.append(_needs_text(function, mlp_needs, mi_needs))
+        dims = sorted(mlp_needs)
+        low, high = dims[0], dims[-1]
+        if any(math.isinf(mlp_needs[d]) and math.isinf(mi_needs[d]) for d in dims) \
+                or math.isinf(mlp_needs[low]):
+            outcomes.append(INCONCLUSIVE)
+            continue
+        fewer = all(mi_needs[d] < mlp_needs[d] for d in dims)
+        mlp_growth = mlp_needs[high] / mlp_needs[low]
+        mi_growth = mi_needs[high] / mi_needs[low]
+        outcomes.append(REPRODUCED if fewer and mlp_growth > mi_growth else NOT_REPRODUCED)
+    if NOT_REPRODUCED in outcomes:
+        verdict = NOT_REPRODUCED
+    elif INCONCLUSIVE in outcomes:
+        verdict = INCONCLUSIVE
+    else:
+        verdict = REPRODUCED
+    return {"verdict": verdict, "because": "parameters to MSE <= 0.1 (median over seeds): "
+                                           + "; ".join(parts)}
+
+
+def fig2_summation(runs, function="summation", mlp="MLP", mi="MI"):
+    mlp_needs, mi_needs = fig2_needs(runs, function, mlp), fig2_needs(runs, function, mi)
+    because = "parameters to MSE <= 0.1 (median over seeds): " + _needs_text(
+        function, mlp_needs, mi_needs)
+    if any(math.isinf(v) for v in (*mlp_needs.values(), *mi_needs.values())):
+        return {"verdict": INCONCLUSIVE, "because": because}
+    if all(mlp_needs[d] <= mi_needs[d] for d in mlp_needs):
+        return {"verdict": REPRODUCED, "because": because}
+    return {"verdict": NOT_REPRODUCED, "because": because}
