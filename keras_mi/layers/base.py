@@ -256,8 +256,23 @@ class MICellBase(keras.layers.Layer, DropoutRNNCell):
         )
 
     def call(self, inputs, states, training=False):
+        self._check_states(states)
         terms = self.project_inputs(inputs, training=training)
         return self.recurrent_step(terms, states, training=training)
+
+    def _check_states(self, states):
+        """The states a step is given: as many as `state_size`, each of its
+        width (else a `list index out of range` deep in the step)."""
+        given = list(states) if isinstance(states, (list, tuple)) else [states]
+        sizes = list(tree.flatten(self.state_size))
+        widths = [tuple(getattr(state, "shape", ()))[-1:] for state in given]
+        if len(given) != len(sizes) or any(
+                width and width[0] is not None and width[0] != size
+                for width, size in zip(widths, sizes)):
+            raise ValueError(
+                f"Cell `{self.name}` expects {len(sizes)} state(s) of width(s) "
+                f"{sizes}, received {len(given)} of width(s) "
+                f"{[w[0] if w else None for w in widths]}.")
 
     def get_initial_state(self, batch_size=None):
         sizes = self.state_size
@@ -451,6 +466,7 @@ class MISequenceBase(keras.layers.RNN):
         return "hoisted loop" if self.hoist_inputs else "cell loop"
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
+        self._check_sequences(sequences, mask)
         if initial_state is not None:
             self._check_initial_state(sequences, initial_state)
         return super().call(
@@ -543,6 +559,37 @@ class MISequenceBase(keras.layers.RNN):
         if self.return_sequences:
             outputs = ops.transpose(outputs, (1, 0, 2))
         return last_output, outputs, states
+
+    def _check_sequences(self, sequences, mask):
+        """What the frameworks would otherwise refuse deep inside a matmul or
+        a loop (`cannot compute MatMul`, `Tried to read from index 5`)."""
+        dtype = keras.backend.standardize_dtype(sequences.dtype)
+        if not keras.backend.is_float_dtype(dtype):
+            raise TypeError(
+                f"Layer `{self.name}` expects floating-point sequences of shape (batch, "
+                f"timesteps, features), received dtype {dtype}. Token ids go through an "
+                "embedding first (keras.layers.Embedding, keras_mi.TiedEmbedding), or "
+                "cast the inputs to float.")
+        shape = tuple(sequences.shape)
+        if len(shape) != 3:
+            raise ValueError(
+                f"Layer `{self.name}` expects sequences of shape (batch, timesteps, "
+                f"features), received shape {shape}.")
+        if shape[1] == 0:
+            raise ValueError(
+                f"Layer `{self.name}` received sequences of 0 timesteps (shape {shape}): "
+                "a recurrence needs at least one step.")
+        if tree.is_nested(mask):
+            mask = mask[0]
+        if mask is not None:
+            mask_shape = tuple(mask.shape)
+            if len(mask_shape) != 2 or any(
+                    a is not None and b is not None and a != b
+                    for a, b in zip(mask_shape, shape[:2])):
+                raise ValueError(
+                    f"Received an invalid value for argument `mask` of layer `{self.name}`: "
+                    f"expected shape (batch, timesteps) = {shape[:2]}, received shape "
+                    f"{mask_shape}.")
 
     def _check_initial_state(self, sequences, initial_state):
         states = (

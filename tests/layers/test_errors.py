@@ -135,3 +135,35 @@ def test_tied_embedding_ids_outside_the_vocabulary_give_nan_on_every_backend():
     assert np.isnan(floats[0, 1]).all()
     with pytest.raises(TypeError, match="integer ids.*bool"):
         layer(np.array([[True, False]]))
+
+
+SEQUENCES = np.zeros((2, 5, 3), "float32")
+
+
+@pytest.mark.parametrize("cls", [MIRNN, MILSTM, MIGRU])
+@pytest.mark.parametrize("call, error, message", [
+    # Before: `cannot compute MatMul as input #1` and the like, per backend.
+    (lambda layer: layer(np.zeros((2, 5, 3), "int32")), TypeError,
+     r"floating-point sequences.*received dtype int32.*embedding"),
+    (lambda layer: layer(np.zeros((2, 5, 3), bool)), TypeError, r"received dtype bool"),
+    (lambda layer: layer(np.zeros((2, 0, 3), "float32")), ValueError, r"0 timesteps"),
+    # Before: `Tried to read from index 5` (TensorFlow), silently wrong elsewhere.
+    (lambda layer: layer(SEQUENCES, mask=np.ones((2, 7), bool)), ValueError,
+     r"`mask`.*expected shape \(batch, timesteps\) = \(2, 5\), received shape \(2, 7\)"),
+])
+def test_bad_sequences_are_named_before_the_framework_fails(cls, call, error, message):
+    with pytest.raises(error, match=message):
+        call(cls(4))
+
+
+@pytest.mark.parametrize("cell, states, message", [
+    # Before: `list index out of range` deep in the step.
+    (lambda: MILSTMCell(4), [np.zeros((2, 4), "float32")],
+     r"expects 2 state\(s\) of width\(s\) \[4, 4\], received 1 of width\(s\) \[4\]"),
+    (lambda: MIRNNCell(4), [np.zeros((2, 5), "float32")],
+     r"expects 1 state\(s\) of width\(s\) \[4\], received 1 of width\(s\) \[5\]"),
+    (lambda: MIGRUCell(4), [np.zeros((2, 4), "float32")] * 2, r"expects 1 state"),
+])
+def test_a_cell_given_the_wrong_states_says_what_it_expects(cell, states, message):
+    with pytest.raises(ValueError, match=message):
+        cell()(SEQUENCES[:, 0], states)
