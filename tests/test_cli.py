@@ -5,7 +5,7 @@ import warnings
 
 import pytest
 
-from keras_mi import cli
+from keras_mi import cli, run_files
 
 
 def test_train_evaluate_sample(tiny_corpus, tmp_path, capsys):
@@ -221,8 +221,11 @@ def test_killed_run_resumes_without_losing_an_epoch(tiny_corpus, tmp_path):
     checkpoints = os.path.join(run_dir, "checkpoints")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
+    backup = os.path.join(run_dir, "backup")
     while time.time() < deadline and process.poll() is None:
-        if os.path.exists(os.path.join(checkpoints, "epoch_002.keras")):
+        # An epoch is complete once its backup is: its checkpoint and
+        # history row are written before it.
+        if run_files.backup_epoch(backup) >= 2:
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
