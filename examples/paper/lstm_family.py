@@ -113,7 +113,7 @@ def main(argv=None):
                                 f"validation BPC at ~{budget:,} parameters "
                                 f"(mean ± std over {args.seeds} seeds)")
     return common.write_record(out, NAME, args, runs, results, table, started, [figure], claims,
-                               protocol=dict(protocol.settings_note(args),
+                               protocol=dict(protocol.settings_note(args, keras_initialisers=True),
                                              vocabulary_size=vocabulary))
 
 

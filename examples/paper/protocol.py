@@ -231,15 +231,23 @@ def compile_adam(model, learning_rate, clipnorm=None):
     return common.compile_model(model, learning_rate, clipnorm)
 
 
-def settings_note(args):
-    """The protocol's settings in words, for the JSON."""
+KERAS_INITIALISERS = ("Keras' initialisers (Glorot uniform input kernels, orthogonal "
+                      "recurrent kernels, unit forget bias; Glorot uniform output layer)")
+
+
+def settings_note(args, keras_initialisers=False):
+    """The protocol's settings in words, for the JSON. `keras_initialisers`:
+    the models keep Keras' initialisers instead of section 3.1's ranges."""
     a = hidden_range(args.units)
-    return {
+    initialisation = {"rule": KERAS_INITIALISERS} if keras_initialisers else {
         "hidden_range": a,
         "spectral_radius_U": spectral_radius(args.units, a),
         "paper_spectral_radius_U": spectral_radius(PAPER_UNITS, PAPER_RANGE),
         "rule": ("U and the output layer ~ U[-a, a], a = 0.02 * sqrt(2048 / units): the "
                  "spectral radius of U is the paper's (a * sqrt(units / 3))"),
+    }
+    return {
+        **initialisation,
         "schedule": (f"Adam from {args.learning_rate:g}, halved after {args.plateau_patience} "
                      f"evaluations ({args.eval_every} steps apart) without a gain of "
                      f"{args.plateau_delta:g} BPC"),

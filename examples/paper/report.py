@@ -136,9 +136,12 @@ def protocol_lines(record):
     protocol = record.get("protocol")
     if not protocol:
         return []
-    lines = [f"Protocol: {protocol['rule']} (here a = {protocol['hidden_range']:.4f}, radius "
-             f"{protocol['spectral_radius_U']:.3f}; the paper's "
-             f"{protocol['paper_spectral_radius_U']:.3f}); {protocol['schedule']}; converged: "
+    initialisation = protocol["rule"]
+    if "hidden_range" in protocol:
+        initialisation += (f" (here a = {protocol['hidden_range']:.4f}, radius "
+                           f"{protocol['spectral_radius_U']:.3f}; the paper's "
+                           f"{protocol['paper_spectral_radius_U']:.3f})")
+    lines = [f"Protocol: {initialisation}; {protocol['schedule']}; converged: "
              f"{protocol['convergence']}; {protocol['vocabulary_size']} character ids."]
     search = protocol.get("coefficient_search")
     if search:
