@@ -34,8 +34,7 @@ RUN_ELSEWHERE = {
         "experiment, at tiny size"
     ),
     ".venv/bin/python examples/paper/table1_paper_lr.py": (
-        "tests/test_paper_experiments.py runs it at tiny size (through the runner); "
-        "its --steps option is tested with the other experiments' options"
+        "tests/test_paper_experiments.py runs it at tiny size, through the runner"
     ),
     "keras-mi train --run-dir runs/milstm --resume": (
         "a finished run is not resumed; tests/test_cli.py kills a real run and "
