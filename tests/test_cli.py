@@ -381,3 +381,29 @@ def test_evaluate_averages_every_batch_of_the_split(tiny_corpus, tmp_path, capsy
         count += y.size
     # Printed to 4 decimals; float32 logits: 1e-3 covers both.
     assert abs(printed - bits / count) < 1e-3
+
+
+def test_help_says_each_default_once():
+    """Before: `(default: all of both) (default: None)`."""
+    parser, commands = cli.build_parser()
+    for name, command in commands.choices.items():
+        text = " ".join(command.format_help().split())  # argparse wraps lines
+        assert "(default: None)" not in text and "(default: False)" not in text, name
+        for option in command._actions:
+            if option.help and "default" in option.help:
+                assert text.count(" ".join(option.help.split())) == 1, (name, option.help)
+                assert f"{' '.join(option.help.split())} (default:" not in text, (name, option.help)
+
+
+def test_the_compare_plot_marks_a_one_epoch_curve(tmp_path, monkeypatch):
+    """Before: the training curve was a line without markers, invisible for
+    one epoch (one point)."""
+    import matplotlib.pyplot as plt
+
+    closed = []
+    monkeypatch.setattr(plt, "close", closed.append)
+    cli._plot_curves({"milstm": {"bpc": [4.0], "val_bpc": [4.2]}}, str(tmp_path / "c.png"))
+    (figure,) = closed
+    lines = figure.axes[0].get_lines()
+    assert len(lines) == 2 and all(line.get_marker() not in (None, "None", "") for line in lines)
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
