@@ -99,9 +99,16 @@ def read_json(path, what):
 def backup_epoch(backup_dir):
     """The epochs an interrupted run completed, from its backup (0 when the
     backup holds no complete epoch)."""
+    state = _backup_state(backup_dir)
+    return 0 if state is None else state[0]
+
+
+def _backup_state(backup_dir):
+    """`(epoch, weights path)` of the backup's last complete epoch, checked
+    (a `DamagedRunFile` naming what is wrong), or None without one."""
     path = os.path.join(backup_dir, METADATA_FILE)
     if not os.path.exists(path):
-        return 0
+        return None
     metadata = read_json(path, "the backup's epoch and weights file")
     epoch = metadata.get("epoch")
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
@@ -114,7 +121,7 @@ def backup_epoch(backup_dir):
     weights = os.path.join(backup_dir, name)
     with contextlib.suppress(OSError), open(weights, "rb") as handle:
         if handle.read(8) == _HDF5_SIGNATURE:
-            return epoch
+            return epoch, weights
     raise DamagedRunFile(f"{weights} is damaged or missing: it should hold the weights "
                          f"of epoch {epoch} (an HDF5 file)")
 
@@ -135,11 +142,10 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         self._load_model()
 
     def _load_model(self):
-        if not os.path.exists(self._metadata_path):
+        state = _backup_state(self.backup_dir)
+        if state is None:
             return  # nothing backed up yet: a new run
-        epoch = backup_epoch(self.backup_dir)
-        name = read_json(self._metadata_path, "the backup's metadata")["weights"]
-        weights = os.path.join(self.backup_dir, name)
+        epoch, weights = state
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         try:

@@ -332,14 +332,12 @@ class GradientNormMonitor(_Monitor):
     def record(self, step):
         norms = self.measure()
         logs = np.log(np.maximum(norms, np.finfo("float64").tiny))
-        steps = self.timesteps or default_timesteps(len(norms))
-        for t in steps:
+        for t in self.timesteps or default_timesteps(len(norms)):
             if 0 <= t < len(norms):
-                with self._step_writer(t).as_default(step=step):
+                writer = self._step_writer(t)
+                with writer.as_default(step=step):
                     _summary().scalar(GRADIENT_TAG, logs[t])
-        for t in steps:
-            if 0 <= t < len(norms):
-                self._step_writer(t).flush()
+                writer.flush()
         with self.writer().as_default(step=step):
             self.write(norms)
         self.writer().flush()
