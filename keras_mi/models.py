@@ -79,12 +79,16 @@ def compile_language_model(model, learning_rate=2e-3, clipnorm=1.0):
     return model
 
 
+OUTPUT_EMBEDDINGS = ("multiplicative", "concatenated", "linear")
+
+
 def multiplicative_embedding_model(
     cell="milstm",
     units=128,
     embedding_dim=32,
     context_units=16,
     vocabulary_size=VOCABULARY_SIZE,
+    output_embedding="multiplicative",
 ):
     """A language model with multiplicative embeddings (Jayakumar et al. 2020).
 
@@ -102,12 +106,21 @@ def multiplicative_embedding_model(
         embedding_dim: size of the tied embedding.
         context_units: size of `c` (the low-rank bottleneck).
         vocabulary_size: number of symbols.
+        output_embedding: how the output embedding is computed from `h`:
+            `"multiplicative"` (default): `M(c, h)` as above;
+            `"concatenated"`: `Dense([c; h])` with the same context
+            `c = relu(W h + b)`, i.e. `M(c, h)` without its bilinear term
+            `c^T W h` (concatenating `c` and adding it, `U c + V h + b`,
+            are the same linear map);
+            `"linear"`: `Dense(h)`, the paper's baseline (`context_units`
+            is then not used).
 
     Returns:
         An uncompiled `keras.Model` mapping int sequences `(batch, time)` to
         logits `(batch, time, vocabulary_size)`.
     """
     check_choice("cell", cell, tuple(RECURRENT_LAYERS))
+    check_choice("output_embedding", output_embedding, OUTPUT_EMBEDDINGS)
     for name, value in (
         ("units", units),
         ("embedding_dim", embedding_dim),
@@ -119,14 +132,22 @@ def multiplicative_embedding_model(
     h = RECURRENT_LAYERS[cell](units, return_sequences=True, name=f"{cell}_0")(
         embedding(inputs)
     )
-    output_embedding = MultiplicativeInteraction(
-        embedding_dim,
-        mode="hypernetwork",
-        context_units=context_units,
-        name="output_embedding",
-    )([h, h])
-    logits = embedding(output_embedding, reverse=True)
-    return keras.Model(inputs, logits, name=f"{cell}_multiplicative_embedding_lm")
+    if output_embedding == "multiplicative":
+        vectors = MultiplicativeInteraction(
+            embedding_dim,
+            mode="hypernetwork",
+            context_units=context_units,
+            name="output_embedding",
+        )([h, h])
+    elif output_embedding == "concatenated":
+        context = keras.layers.Dense(context_units, activation="relu", name="output_context")(h)
+        vectors = keras.layers.Dense(embedding_dim, name="output_embedding")(
+            keras.layers.Concatenate(name="context_and_h")([context, h])
+        )
+    else:
+        vectors = keras.layers.Dense(embedding_dim, name="output_embedding")(h)
+    logits = embedding(vectors, reverse=True)
+    return keras.Model(inputs, logits, name=f"{cell}_{output_embedding}_embedding_lm")
 
 
 def stateful_copy(model):

@@ -39,6 +39,32 @@ def test_multiplicative_embeddings_are_tied_and_computed_from_h(rng):
     np.testing.assert_allclose(helpers.to_numpy(model(ids)), want, atol=1e-5)
 
 
+def test_output_embeddings_without_the_bilinear_term(rng):
+    """The baselines of section 8, checked against NumPy from their weights:
+    "linear" is `h W + b`, "concatenated" is `[relu(h W3 + b3); h] W + b`;
+    both scored against the tied embedding. Float32 models against a float64
+    reference over sums of at most 8 + 3 terms: 1e-5 absolute."""
+    ids = rng.integers(0, 256, size=(2, 5))
+    for kind in ("linear", "concatenated"):
+        model = multiplicative_embedding_model(
+            cell="lstm", units=8, embedding_dim=6, context_units=3, output_embedding=kind
+        )
+        assert not any(isinstance(layer, MultiplicativeInteraction) for layer in model.layers)
+        h = helpers.to_numpy(keras.Model(model.inputs, model.get_layer("lstm_0").output)(ids))
+        h = h.astype("float64")
+        if kind == "concatenated":
+            kernel, bias = (helpers.to_numpy(w) for w in model.get_layer("output_context").weights)
+            h = np.concatenate([np.maximum(h @ kernel + bias, 0.0), h], axis=-1)
+        kernel, bias = (helpers.to_numpy(w) for w in model.get_layer("output_embedding").weights)
+        embedding = model.get_layer("embedding")
+        want = (h @ kernel + bias) @ helpers.to_numpy(embedding.embeddings).T + helpers.to_numpy(
+            embedding.output_bias
+        )
+        np.testing.assert_allclose(helpers.to_numpy(model(ids)), want, atol=1e-5)
+    with pytest.raises(ValueError, match="output_embedding='additive'"):
+        multiplicative_embedding_model(output_embedding="additive")
+
+
 def test_multiplicative_embedding_model_learns(rng):
     model = compile_language_model(
         multiplicative_embedding_model(units=16, embedding_dim=8), learning_rate=1e-2

@@ -29,7 +29,13 @@ EXPECTED = {
         {"curve", "test_bpc", "final_saturation", "mean_abs_activation", "histogram"},
     ),
     "lstm_family": ({"LSTM", "MI-LSTM", "mLSTM"}, {"units", "parameters", "test_bpc"}),
+    "multiplicative_embeddings": (
+        {"LSTM", "LSTM + concatenated context", "LSTM + MultDec", "MI-LSTM + MultDec"},
+        {"parameters", "test_bpc", "converged"},
+    ),
     "sequential_digits_bn": ({"LSTM", "BN-LSTM"}, {"test_accuracy", "reached", "curve"}),
+    "bn_statistics": ({"BN-LSTM", "BN-LSTM, shared statistics"},
+                      {"test_accuracy", "reached", "curve"}),
     "fig3_multitask": ({"conditional MLP", "multi-headed MLP", "conditional MI"}, {"2", "4"}),
     "char_lm": (
         {"LSTM", "MI-LSTM + batch norm"},
@@ -46,8 +52,11 @@ JUDGED = {
     "fig1a_gradient_norms": {"fig1a_gradient_norms"},
     "fig1bcd_tanh_rnns": {"fig1b_final", "fig1b_speed", "fig1cd_saturation"},
     "lstm_family": {"milstm_vs_lstm", "mlstm_vs_lstm"},
+    "multiplicative_embeddings": {"multdec_vs_lstm", "multdec_vs_concatenated",
+                                  "multencdec_vs_multdec"},
     "fig3_multitask": {"fig3_mi_better", "fig3_gap_grows"},
     "sequential_digits_bn": {"bn_faster"},
+    "bn_statistics": {"bn_per_step_statistics"},
     "fig2_learnability": {"fig2_multiplicative"},  # the tiny run has the dot product only
 }
 
@@ -281,3 +290,26 @@ def test_mean_curve_holds_runs_that_stopped_early():
     assert mean["steps"] == [0, 500, 1000]
     np.testing.assert_allclose(mean["mean"], [4.0, 2.1, 2.0])
     np.testing.assert_allclose(mean["std"][-1], np.std([1.8, 2.2], ddof=1))
+
+
+def test_a_partial_record_is_continued_only_with_its_settings(tmp_path):
+    """`--resume`: the runs of NAME.partial.json come back when the settings
+    are the same (another --seeds may add runs); other settings are refused
+    by name; a file without settings cannot be continued."""
+    import argparse
+
+    common = load("common")
+    args = argparse.Namespace(seeds=1, steps=100, units=8, resume=False, out=str(tmp_path),
+                              argv=[])
+    runs = [{"model": "LSTM", "seed": 0, "test_bpc": np.float32(2.5)}]
+    assert common.load_partial(str(tmp_path), "x", args) == []
+    common.save_partial(str(tmp_path), "x", runs, args)
+    more = argparse.Namespace(**{**vars(args), "seeds": 3, "resume": True})
+    assert common.load_partial(str(tmp_path), "x", more) == [
+        {"model": "LSTM", "seed": 0, "test_bpc": 2.5}]
+    other = argparse.Namespace(**{**vars(args), "units": 16})
+    with pytest.raises(ValueError, match=r"units=8 \(now 16\)"):
+        common.load_partial(str(tmp_path), "x", other)
+    common.save_partial(str(tmp_path), "x", runs)  # the older form: runs only
+    with pytest.raises(ValueError, match="holds no settings"):
+        common.load_partial(str(tmp_path), "x", args)

@@ -140,6 +140,21 @@ def test_lower_than_outcomes(verdicts):
         "verdict"] == "inconclusive"
 
 
+def test_higher_than_outcomes(verdicts):
+    def runs(per_step, shared):
+        return [{"model": kind, "seed": seed, "test_accuracy": value + 0.01 * seed}
+                for seed in range(5) for kind, value in (("A", per_step), ("B", shared))]
+
+    assert verdicts.higher_than(runs(0.86, 0.60), "A", "B", "test_accuracy")[
+        "verdict"] == "reproduced"
+    # Within two standard errors (the seeds spread by 0.016 std, se 0.007
+    # each, two se of the gap 0.02): not reproduced.
+    assert verdicts.higher_than(runs(0.86, 0.85), "A", "B", "test_accuracy")[
+        "verdict"] == "not reproduced"
+    assert verdicts.higher_than(runs(0.60, 0.86), "A", "B", "test_accuracy")[
+        "verdict"] == "not reproduced"
+
+
 def test_fig1a_outcomes(verdicts):
     steps = list(range(0, 10_001, 1000))
 

@@ -345,13 +345,42 @@ def fresh_log_dir(path):
     return path
 
 
-def save_partial(path, name, runs):
+def save_partial(path, name, runs, args=None):
     """The runs so far, written after each run (`NAME.partial.json`): what a
-    crash or a stop in the middle leaves is kept."""
+    crash or a stop in the middle leaves is kept. With `args`, the file also
+    holds the settings, so that `load_partial` can continue it."""
     partial = os.path.join(path, f"{name}.partial.json")
+    content = runs if args is None else {"settings": settings(args), "runs": runs}
     with open(partial + ".tmp", "w") as handle:
-        json.dump(runs, handle, default=_plain)
+        json.dump(content, handle, default=_plain)
     os.replace(partial + ".tmp", partial)
+
+
+# Settings that do not change what a run computes.
+_RESUMABLE = ("seeds", "resume")
+
+
+def load_partial(path, name, args):
+    """The finished runs of `NAME.partial.json` in `path` (none if there is
+    no such file). Each run starts from its own seed and data stream, so a
+    run trained later is the run it would have been. Raises `ValueError`
+    when the file was written with other settings (other than `--seeds`)."""
+    partial = os.path.join(path, f"{name}.partial.json")
+    if not os.path.exists(partial):
+        return []
+    with open(partial) as handle:
+        content = json.load(handle)
+    if not isinstance(content, dict) or "settings" not in content:
+        raise ValueError(f"{partial} holds no settings, so it cannot be continued: remove it "
+                         f"or run without --resume.")
+    ours = json.loads(json.dumps(settings(args), default=_plain))
+    differ = sorted(k for k in set(ours) | set(content["settings"]) if k not in _RESUMABLE
+                    and ours.get(k) != content["settings"].get(k))
+    if differ:
+        raise ValueError(f"{partial} was written with other settings: " + ", ".join(
+            f"{k}={content['settings'].get(k)!r} (now {ours.get(k)!r})" for k in differ)
+            + ". Use the same options, or another --out.")
+    return content["runs"]
 
 
 def write_record(path, name, args, runs, results, table, started, figures=(), claims=None,

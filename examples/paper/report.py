@@ -21,8 +21,9 @@ import common  # noqa: E402
 # Every experiment, in the order of docs/results.md: the one list that the
 # runner, this report and the tests read.
 EXPERIMENTS = ("table1_init_scale", "table1_paper_lr", "fig1a_gradient_norms",
-               "fig1bcd_tanh_rnns", "lstm_family", "fig3_multitask", "sequential_digits_bn", "char_lm", "conversion",
-               "fig2_learnability")
+               "fig1bcd_tanh_rnns", "lstm_family", "multiplicative_embeddings",
+               "fig3_multitask", "sequential_digits_bn", "bn_statistics", "char_lm",
+               "conversion", "fig2_learnability")
 # Values below this are logged norms of exactly zero (float32 underflow).
 UNDERFLOW = -700.0
 
@@ -77,14 +78,14 @@ def headline(record):
             f"{kind} {common.pm(r['test_bpc'])}" for kind, r in results.items()
         ) + "; saturated: " + ", ".join(
             f"{kind} {100 * r['final_saturation']['mean']:.1f}%" for kind, r in results.items())
-    if name in ("char_lm", "lstm_family"):
+    if name in ("char_lm", "lstm_family", "multiplicative_embeddings"):
         ranked = sorted(results.items(), key=lambda item: item[1]["test_bpc"]["mean"])
         return "test BPC, best first: " + ", ".join(
             f"{kind} {common.pm(r['test_bpc'])}" for kind, r in ranked)
     if name == "conversion":
         return (f"MI-LSTM minus LSTM after the continuation: "
                 f"{common.pm(results['difference'])} BPC")
-    if name == "sequential_digits_bn":
+    if name in ("sequential_digits_bn", "bn_statistics"):
         return "test accuracy: " + ", ".join(
             f"{kind} {common.pm(r['test_accuracy'])}" for kind, r in results.items())
     if name == "fig3_multitask":

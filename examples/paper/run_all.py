@@ -25,10 +25,10 @@ import report  # noqa: E402
 
 # Experiments that read text (and take --dataset).
 TEXT = {"table1_init_scale", "table1_paper_lr", "fig1a_gradient_norms", "fig1bcd_tanh_rnns",
-        "lstm_family", "char_lm", "conversion"}
+        "lstm_family", "multiplicative_embeddings", "char_lm", "conversion"}
 # The experiments on the converged protocol (protocol.py).
 CONVERGED = {"table1_init_scale", "table1_paper_lr", "fig1a_gradient_norms", "fig1bcd_tanh_rnns",
-             "lstm_family"}
+             "lstm_family", "multiplicative_embeddings"}
 # Seconds-long versions, for the tests: every code path, nothing learnt
 # (two seeds where the tests check error bars, one elsewhere).
 _TINY_TEXT = ["--steps", "4", "--units", "8", "--sequence-length", "12", "--batch-size", "4",
@@ -45,8 +45,10 @@ TINY = {
     "fig1a_gradient_norms": _TINY_PROTOCOL + ["--seeds", "1", "--coefficients", "2,0.5,0.5"],
     "fig1bcd_tanh_rnns": _TINY_PROTOCOL + ["--seeds", "2", "--coefficients", "2,0.5,0.5"],
     "lstm_family": _TINY_PROTOCOL + ["--seeds", "1"],
+    "multiplicative_embeddings": _TINY_PROTOCOL + ["--seeds", "1"],
     "sequential_digits_bn": ["--seeds", "1", "--steps", "4", "--eval-every", "2",
                              "--units", "4"],
+    "bn_statistics": ["--seeds", "1", "--steps", "4", "--eval-every", "2", "--units", "4"],
     "fig3_multitask": ["--seeds", "1", "--steps", "4", "--chunk", "2", "--tasks", "2,4",
                        "--test-per-task", "4"],
     "char_lm": _TINY_TEXT + ["--seeds", "1", "--models", "lstm,milstm-bn"],

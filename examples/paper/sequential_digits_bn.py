@@ -32,6 +32,7 @@ from keras_mi import MILSTM  # noqa: E402
 
 NAME = "sequential_digits_bn"
 MODELS = ("LSTM", "BN-LSTM")
+SHARED = "BN-LSTM, shared statistics"  # see bn_statistics.py
 TARGET_ACCURACY = 0.8
 SMALL = dict(seeds=5, steps=3000, batch_size=64, units=64, eval_every=50, learning_rate=1e-3)
 # Cooijmans et al. on sequential MNIST: 100 units, Adam 1e-3, batches of 64.
@@ -53,69 +54,62 @@ def digits():
 def build(kind, units):
     inputs = keras.Input((64, 1), name="pixels")
     options = dict(integration="additive", name="recurrent")
-    if kind == "BN-LSTM":
+    if kind.startswith("BN-LSTM"):
         # Population statistics as moving averages with momentum 0.9, not the
         # layer's default 0.99: at 0.99 they still carry a quarter of their
         # initial values after 150 steps, and inference with them stays at
         # chance long after training accuracy has risen (measured: 0.79
         # training against 0.11 validation accuracy after 300 steps).
         options.update(normalization="batch", normalization_momentum=0.9)
+        if kind == SHARED:
+            options.update(normalization_statistics="shared")
     h = MILSTM(units, **options)(inputs)
     outputs = keras.layers.Dense(10, name="classes")(h)
-    return keras.Model(inputs, outputs, name=kind.replace("-", "_"))
+    return keras.Model(inputs, outputs, name="model")
 
 
-def _arguments(parser):
-    parser.add_argument("--units", type=int, help="LSTM units")
-    parser.add_argument("--eval-every", type=int, help="training steps between validations")
-    parser.add_argument("--learning-rate", type=float, help="Adam's learning rate")
-
-
-def main(argv=None):
-    args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE,
-                                  extra=_arguments, text=False)
-    if args.eval_every is None or args.eval_every < 1:
-        raise ValueError(f"Received an invalid value for argument `--eval-every`: "
-                         f"{args.eval_every!r}; expected an integer of at least 1.")
-    out = common.output_dir(args, NAME)
-    started = time.perf_counter()
-    data = digits()
+def train(kind, seed, args, data):
+    """One run: `kind` trained on the seed's batches (the same for every
+    model), validated every `args.eval_every` steps; its record."""
     (x_train, y_train), (x_val, y_val) = data["train"], data["validation"]
-    runs = []
-    for seed in range(args.seeds):
-        for kind in MODELS:
-            common.set_seed(seed)
-            model = build(kind, args.units)
-            model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0),
-                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          metrics=["accuracy"])
-            rng = np.random.default_rng(50_000 + seed)
-            curve = {"steps": [], "validation_accuracy": [], "validation_loss": []}
-            step, seconds = 0, 0.0
-            while True:
-                loss, accuracy = model.evaluate(x_val, y_val, batch_size=300, verbose=0)
-                curve["steps"].append(step)
-                curve["validation_accuracy"].append(float(accuracy))
-                curve["validation_loss"].append(float(loss))
-                if step >= args.steps:
-                    break
-                chunk = min(args.eval_every, args.steps - step)
-                # The seed's batches: the same for both models.
-                index = rng.integers(0, len(y_train), size=chunk * args.batch_size)
-                begin = time.perf_counter()
-                model.fit(x_train[index], y_train[index], batch_size=args.batch_size, epochs=1,
-                          shuffle=False, verbose=0)
-                seconds += time.perf_counter() - begin
-                step += chunk
-            test_loss, test_accuracy = model.evaluate(*data["test"], batch_size=300, verbose=0)
-            runs.append({"model": kind, "seed": seed, "curve": curve, "train_seconds": seconds,
-                         "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
-                         "steps_to_target": verdicts.steps_to_accuracy(curve, TARGET_ACCURACY)})
-            print(f"seed {seed} {kind}: test accuracy {test_accuracy:.3f}, "
-                  f"{runs[-1]['steps_to_target']} steps to {TARGET_ACCURACY:.0%} validation "
-                  f"accuracy ({seconds:.0f} s)", flush=True)
+    common.set_seed(seed)
+    model = build(kind, args.units)
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    rng = np.random.default_rng(50_000 + seed)
+    curve = {"steps": [], "validation_accuracy": [], "validation_loss": []}
+    step, seconds = 0, 0.0
+    while True:
+        loss, accuracy = model.evaluate(x_val, y_val, batch_size=300, verbose=0)
+        curve["steps"].append(step)
+        curve["validation_accuracy"].append(float(accuracy))
+        curve["validation_loss"].append(float(loss))
+        if step >= args.steps:
+            break
+        chunk = min(args.eval_every, args.steps - step)
+        # The seed's batches: the same for both models.
+        index = rng.integers(0, len(y_train), size=chunk * args.batch_size)
+        begin = time.perf_counter()
+        model.fit(x_train[index], y_train[index], batch_size=args.batch_size, epochs=1,
+                  shuffle=False, verbose=0)
+        seconds += time.perf_counter() - begin
+        step += chunk
+    test_loss, test_accuracy = model.evaluate(*data["test"], batch_size=300, verbose=0)
+    run = {"model": kind, "seed": seed, "curve": curve, "train_seconds": seconds,
+           "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
+           "steps_to_target": verdicts.steps_to_accuracy(curve, TARGET_ACCURACY)}
+    print(f"seed {seed} {kind}: test accuracy {test_accuracy:.3f}, "
+          f"{run['steps_to_target']} steps to {TARGET_ACCURACY:.0%} validation "
+          f"accuracy ({seconds:.0f} s)", flush=True)
+    return run
+
+
+def summarise(runs, models):
+    """Per model: test accuracy, steps to the target, the mean curve; and
+    the table."""
     results, rows = {}, []
-    for kind in MODELS:
+    for kind in models:
         mine = [r for r in runs if r["model"] == kind]
         reached = [r["steps_to_target"] for r in mine if r["steps_to_target"] is not None]
         results[kind] = {
@@ -132,6 +126,31 @@ def main(argv=None):
                      results[kind]["reached"]])
     table = {"columns": ["model", "test accuracy", f"steps to {TARGET_ACCURACY:.0%} validation "
                          "accuracy", "seeds reaching it"], "rows": rows}
+    return results, table
+
+
+def _arguments(parser):
+    parser.add_argument("--units", type=int, help="LSTM units")
+    parser.add_argument("--eval-every", type=int, help="training steps between validations")
+    parser.add_argument("--learning-rate", type=float, help="Adam's learning rate")
+
+
+def parse(description, argv):
+    args = common.parse_arguments(description, argv, SMALL, PAPER_SCALE, extra=_arguments,
+                                  text=False)
+    if args.eval_every is None or args.eval_every < 1:
+        raise ValueError(f"Received an invalid value for argument `--eval-every`: "
+                         f"{args.eval_every!r}; expected an integer of at least 1.")
+    return args
+
+
+def main(argv=None):
+    args = parse(__doc__.split("\n")[0], argv)
+    out = common.output_dir(args, NAME)
+    started = time.perf_counter()
+    data = digits()
+    runs = [train(kind, seed, args, data) for seed in range(args.seeds) for kind in MODELS]
+    results, table = summarise(runs, MODELS)
     figure = common.plot_curves(os.path.join(out, f"{NAME}.png"),
                                 {k: results[k]["curve"] for k in MODELS},
                                 f"sequential 8x8 digits (mean ± std over {args.seeds} seeds)",

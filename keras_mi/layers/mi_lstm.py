@@ -19,7 +19,7 @@ from keras.src import backend as keras_backend
 
 from keras_mi.backend import Recurrence
 from keras_mi.layers import base, normalization, validation
-from keras_mi.layers.normalization import NORMALIZATIONS
+from keras_mi.layers.normalization import NORMALIZATIONS, STATISTICS
 from keras_mi.ops import multiplicative_integration
 
 NORMALIZATION_ARGS_DOC = """\
@@ -37,6 +37,13 @@ NORMALIZATION_ARGS_DOC = """\
         normalization_steps: Positive integer (default 100), with
             `normalization="batch"`: the number of timesteps that keep their
             own population statistics; later steps reuse the last ones.
+        normalization_statistics: `"per_step"` (default) or `"shared"`,
+            with `normalization="batch"`: the population statistics used at
+            inference. `"per_step"` keeps one estimate per timestep (as
+            Cooijmans et al. recommend); `"shared"` keeps one estimate for
+            all timesteps, pooled over the batch and every step of each
+            training sequence (`normalization_steps` is then not used). In
+            training both normalize each step by its own batch statistics.
         normalization_momentum: Float in [0, 1) (default 0.99), momentum of
             the moving averages of the population statistics.
         normalization_epsilon: Small positive float (default 1e-3) added to
@@ -108,6 +115,7 @@ class MILSTMCell(base.MICellBase):
         beta2_initializer="ones",
         normalization=None,
         normalization_steps=100,
+        normalization_statistics="per_step",
         normalization_momentum=0.99,
         normalization_epsilon=1e-3,
         normalization_synchronized=False,
@@ -132,6 +140,9 @@ class MILSTMCell(base.MICellBase):
         self.normalization_steps = validation.check_positive_int(
             "normalization_steps", normalization_steps
         )
+        self.normalization_statistics = validation.check_choice(
+            "normalization_statistics", normalization_statistics, STATISTICS
+        )
         self.normalization_momentum = validation.check_rate(
             "normalization_momentum", normalization_momentum
         )
@@ -151,6 +162,12 @@ class MILSTMCell(base.MICellBase):
         # Population statistics are updated after the loop by the sequence
         # layer that owns this cell (see `LSTMFamilySequence`).
         self.statistics_owner = None
+
+    @property
+    def statistics_rows(self):
+        """Rows of the population statistics: one per stored timestep, or
+        one for all of them."""
+        return 1 if self.normalization_statistics == "shared" else self.normalization_steps
 
     @property
     def state_size(self):
@@ -203,7 +220,7 @@ class MILSTMCell(base.MICellBase):
                     self,
                     f"moving_{name}_{moment}",
                     self.add_weight(
-                        shape=(self.normalization_steps, size),
+                        shape=(self.statistics_rows, size),
                         name=f"moving_{name}_{moment}",
                         initializer=initializer,
                         trainable=False,
@@ -309,6 +326,7 @@ class MILSTMCell(base.MICellBase):
             "unit_forget_bias": self.unit_forget_bias,
             "normalization": self.normalization,
             "normalization_steps": self.normalization_steps,
+            "normalization_statistics": self.normalization_statistics,
             "normalization_momentum": self.normalization_momentum,
             "normalization_epsilon": self.normalization_epsilon,
             "normalization_synchronized": self.normalization_synchronized,
@@ -368,9 +386,11 @@ class LSTMFamilySequence(base.MISequenceBase):
         return last[:, :units], h_sequence, states
 
     def _update_population_statistics(self, sequences, h0, h_sequence, c_sequence):
-        """Recomputes each step's batch statistics and moves the averages."""
+        """Recomputes each step's batch statistics and moves the averages
+        (with shared statistics: the moments over the batch and all steps)."""
         cell = self.cell
-        steps = min(sequences.shape[1], cell.normalization_steps)
+        shared = cell.normalization_statistics == "shared"
+        steps = sequences.shape[1] if shared else min(sequences.shape[1], cell.normalization_steps)
         if self.go_backwards:
             sequences = ops.flip(sequences, axis=1)
         terms = cell.project_inputs(sequences[:, :steps], training=True)
@@ -383,9 +403,13 @@ class LSTMFamilySequence(base.MISequenceBase):
             "cell": c_sequence[:, :steps],
         }
         for name, value in values.items():
+            if shared:  # every step of every sequence is one sample
+                value = ops.reshape(value, (-1, value.shape[-1]))
             mean, variance = normalization.batch_moments(
                 value, cell.normalization_synchronized
             )
+            if shared:
+                mean, variance = mean[None], variance[None]
             for moment, statistic in (("mean", mean), ("variance", variance)):
                 normalization.moving_average_update(
                     getattr(cell, f"moving_{name}_{moment}"),

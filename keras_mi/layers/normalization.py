@@ -18,6 +18,8 @@ from keras import ops
 from keras_mi.backend import engines
 
 NORMALIZATIONS = (None, "batch", "layer")
+# Population statistics of batch normalization: one per timestep, or shared.
+STATISTICS = ("per_step", "shared")
 
 # The normalized quantities: name -> which slice of the gate width they have.
 NORMALIZED_TERMS = ("input", "recurrent", "cell")

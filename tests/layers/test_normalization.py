@@ -106,6 +106,50 @@ def test_batch_normalization_training_inference_and_statistics(cls, rng):
 
 
 @pytest.mark.parametrize("cls", [MILSTM, MLSTM])
+def test_shared_statistics_pool_every_step(cls, rng):
+    """normalization_statistics="shared": one row of population statistics,
+    moved toward the moments over the batch and every timestep (from the
+    reference's per-step moments: the mean of the step means, and the mean
+    of each step's variance plus its mean's squared distance to the pooled
+    mean, all steps having the same batch), and used at every step."""
+    momentum, epsilon = 0.9, 1e-3
+    layer, x, values = _layer(
+        cls, rng, normalization="batch", normalization_statistics="shared",
+        normalization_momentum=momentum,
+    )
+    p = _params(values, cls is MLSTM)
+    outputs = helpers.to_numpy(layer(x, training=True)[0])
+    want, _, collected = reference.normalized_lstm(
+        x, p, "batch", epsilon, multiplicative=cls is MLSTM
+    )
+    np.testing.assert_allclose(outputs, want, atol=ATOL, rtol=RTOL)  # per-step batch moments
+    statistics = {}
+    for name in NAMES:
+        means = np.stack([m for m, _ in collected[name]])
+        variances = np.stack([v for _, v in collected[name]])
+        pooled_mean = means.mean(axis=0)
+        pooled_variance = (variances + (means - pooled_mean) ** 2).mean(axis=0)
+        got_mean = helpers.to_numpy(getattr(layer.cell, f"moving_{name}_mean"))
+        got_variance = helpers.to_numpy(getattr(layer.cell, f"moving_{name}_variance"))
+        assert got_mean.shape == (1, pooled_mean.shape[0])
+        np.testing.assert_allclose(got_mean[0], (1 - momentum) * pooled_mean, atol=ATOL,
+                                   rtol=RTOL)
+        np.testing.assert_allclose(got_variance[0], momentum + (1 - momentum) * pooled_variance,
+                                   atol=ATOL, rtol=RTOL)
+        statistics[name] = (got_mean.astype(np.float64), got_variance.astype(np.float64))
+    x_new = rng.normal(size=(BATCH, TIMESTEPS, FEATURES)).astype("float32")
+    outputs = helpers.to_numpy(layer(x_new, training=False)[0])
+    want, _, _ = reference.normalized_lstm(
+        x_new, p, "batch", epsilon, statistics, multiplicative=cls is MLSTM
+    )
+    np.testing.assert_allclose(outputs, want, atol=ATOL, rtol=RTOL)
+    restored = cls.from_config(layer.get_config())
+    assert restored.cell.normalization_statistics == "shared"
+    with pytest.raises(ValueError, match="normalization_statistics='pooled'"):
+        cls(UNITS, normalization="batch", normalization_statistics="pooled")
+
+
+@pytest.mark.parametrize("cls", [MILSTM, MLSTM])
 def test_layer_normalization_matches_reference(cls, rng):
     layer, x, values = _layer(cls, rng, normalization="layer")
     outputs, h, c = (helpers.to_numpy(t) for t in layer(x, training=True))
