@@ -313,3 +313,28 @@ def test_a_partial_record_is_continued_only_with_its_settings(tmp_path):
     common.save_partial(str(tmp_path), "x", runs)  # the older form: runs only
     with pytest.raises(ValueError, match="holds no settings"):
         common.load_partial(str(tmp_path), "x", args)
+
+
+def test_fig2_branches_train_as_they_would_alone():
+    """Fig. 2's sweep trains every model as a branch of one model whose loss
+    is the sum of the branches' MSE. Each branch must end with the weights it
+    gets when trained alone, from the same initial weights, on the same
+    batches with its own Adam. Float32 training of 30 steps through two
+    different programs: 1e-5 relative, 1e-6 absolute."""
+    import keras
+
+    fig2 = load("fig2_learnability")
+    rng = np.random.default_rng(0)
+    x, z, y = fig2.samples(rng, 30 * 8, 3, "gating")
+    model, branches, loss = fig2.joint_model([2, 5], 3, 3)
+    initial = [[w.copy() for w in branch.get_weights()] for _, _, branch in branches]
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
+    model.fit([x, z], y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for (kind, size, branch), weights in zip(branches, initial):
+        alone = fig2.build(kind, size, 3, 3)
+        alone.set_weights(weights)
+        alone.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+        alone.fit([x, z], y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        for got, want in zip(branch.get_weights(), alone.get_weights()):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"{kind} {size}")
+        assert not np.allclose(alone.get_weights()[0], weights[0])  # it did train

@@ -59,20 +59,17 @@ def samples(rng, count, d, function):
     return x, z, FUNCTIONS[function][0](x, z).astype("float32")
 
 
-def fit_all(sizes, d, function, seed, learning_rate, args, test):
-    """Trains one model of each kind and size on the same batches and returns
-    {(kind, size): (parameters, test MSE)}.
+def joint_model(sizes, d, outputs):
+    """Every model of the sweep as independent branches of one Keras model:
+    `(model, branches, loss)`, with `branches` a list of `(kind, size,
+    branch model)` and `loss` the sum over branches of each one's MSE.
 
-    All of them are branches of one Keras model whose loss is the sum of the
-    branches' MSE. No weight is shared, so each branch's gradient is the
-    gradient of its own loss, and Adam's update of a weight depends on that
-    weight's gradient alone: each branch trains exactly as it would alone on
-    the same batches (one program instead of 2 x len(sizes), so the sweep
-    runs in a fraction of the time).
+    No weight is shared, so each branch's gradient is the gradient of its
+    own loss, and Adam's update of a weight depends on that weight's
+    gradient alone: each branch trains exactly as it would alone on the same
+    batches (one program instead of 2 x len(sizes), so the sweep runs in a
+    fraction of the time).
     """
-    common.set_seed(seed)
-    x, z, y = samples(np.random.default_rng(seed), args.steps * args.batch_size, d, function)
-    outputs = y.shape[-1]
     x_in, z_in = keras.Input((d,), name="x"), keras.Input((d,), name="z")
     branches = [(kind, size, build(kind, size, d, outputs, f"{kind}_{size}"))
                 for kind in MODELS for size in sizes]
@@ -81,16 +78,29 @@ def fit_all(sizes, d, function, seed, learning_rate, args, test):
     model = keras.Model([x_in, z_in], keras.layers.Concatenate()(
         [branch([x_in, z_in]) for _, _, branch in branches]))
 
-    def summed_mse(target, predicted):  # the sum over branches of each one's MSE
+    def summed_mse(target, predicted):
         predicted = keras.ops.reshape(predicted, (-1, len(branches), outputs))
         return keras.ops.sum(keras.ops.mean(
             keras.ops.square(predicted - keras.ops.expand_dims(target, 1)), axis=(0, 2)))
 
+    return model, branches, summed_mse
+
+
+def steps_per_call():
     # Several steps per call where the backend allows it (not PyTorch):
     # the models are tiny, so Keras' per-step overhead dominates.
-    per_call = 1 if keras.backend.backend() == "torch" else 50
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=summed_mse,
-                  steps_per_execution=per_call)
+    return 1 if keras.backend.backend() == "torch" else 50
+
+
+def fit_all(sizes, d, function, seed, learning_rate, args, test):
+    """Trains one model of each kind and size on the same batches (see
+    `joint_model`) and returns {(kind, size): (parameters, test MSE)}."""
+    common.set_seed(seed)
+    x, z, y = samples(np.random.default_rng(seed), args.steps * args.batch_size, d, function)
+    outputs = y.shape[-1]
+    model, branches, loss = joint_model(sizes, d, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
+                  steps_per_execution=steps_per_call())
     model.fit([x, z], y, batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0)
     predicted = model.predict([test[0], test[1]], batch_size=1000, verbose=0)
     predictions = np.split(np.asarray(predicted, dtype="float64"), len(branches), axis=-1)
