@@ -329,3 +329,31 @@ def test_probe_of_a_masked_model_carries_states_like_the_layer(rng, go_backwards
     norms = GradientNormMonitor(".", (x, np.zeros((4, 2), "float32")))
     norms.set_model(model)
     assert np.all(np.isfinite(norms.gradient_norms()))
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow",
+    reason="on TensorFlow `import keras` itself loads TensorFlow and prints its start-up "
+    "lines, before any keras_mi code runs (Keras' behaviour)",
+)
+def test_monitors_load_tensorflow_without_its_start_up_lines(tmp_path):
+    """The README's monitor snippet, as a user runs it in a fresh process on
+    JAX or PyTorch: the monitors and keras.callbacks.TensorBoard write with
+    tf.summary, and loading TensorFlow must not print its CUDA probing and
+    CPU-feature lines."""
+    code = (
+        "import keras, numpy as np\n"
+        "from keras_mi.callbacks import GradientNormMonitor\n"
+        "x = np.zeros((2, 5, 3), 'float32')\n"
+        f"monitor = GradientNormMonitor({str(tmp_path)!r}, (x, x))\n"
+        f"board = keras.callbacks.TensorBoard({str(tmp_path)!r})\n"
+        "board.summary.create_file_writer('" + str(tmp_path / "w") + "')\n"
+        "print('written')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "written"
+    for noise in ("cuInit", "cudart_stub", "absl::InitializeLog", "oneDNN"):
+        assert noise not in result.stderr, result.stderr[-2000:]

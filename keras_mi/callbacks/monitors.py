@@ -14,7 +14,8 @@ unchanged. Scalars, histograms and a profile image are written with
 runs of `keras.callbacks.TensorBoard(LOG_DIR)`, together with a layout for
 TensorBoard's Custom Scalars dashboard that draws `log ||dC/dh_t||` for every
 logged t in one chart (the view of Fig. 1(a)), and `||Wx||` against `||Uh||`
-in another. TensorFlow is imported when the first summary is written.
+in another. TensorFlow is imported, with its start-up lines silenced, when
+a monitor is created.
 """
 
 import io
@@ -23,6 +24,8 @@ import warnings
 
 import keras
 import numpy as np
+
+from keras_mi_command import quiet_tensorflow
 
 from keras_mi.backend import value_and_gradients
 from keras_mi.callbacks.probe import Probe, find_recurrent_layer
@@ -177,6 +180,11 @@ class _Monitor(keras.callbacks.Callback):
         )
         self._writer = None
         self._step = 0
+        # The monitors write with tf.summary on every backend. Loading
+        # TensorFlow now, with its start-up lines silenced, keeps them out of
+        # the user's output (keras.callbacks.TensorBoard would otherwise load
+        # it, printing them, when training begins).
+        quiet_tensorflow()
 
     def probe(self):
         layer = find_recurrent_layer(self.model, self.layer_name)
