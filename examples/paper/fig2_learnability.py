@@ -119,6 +119,9 @@ def main(argv=None):
         parser.add_argument("--test-samples", type=int, help="samples for the test MSE")
         parser.add_argument("--functions", default=",".join(FUNCTIONS),
                             help=f"some of: {', '.join(FUNCTIONS)}")
+        parser.add_argument("--resume", action="store_true",
+                            help="keep the finished sweeps of NAME.partial.json in --out (same "
+                                 "settings) and train only the others")
 
     args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, extra,
                                   text=False)
@@ -132,11 +135,14 @@ def main(argv=None):
                              f"{function!r}; expected some of {', '.join(FUNCTIONS)}.")
     out = common.output_dir(args, NAME)
     started = time.perf_counter()
-    runs = []
+    runs = common.load_partial(out, NAME, args) if args.resume else []
+    done = {(r["function"], r["d"], r["seed"]) for r in runs}
     for function in functions:
         for d in dims:
             test = samples(np.random.default_rng(999), args.test_samples, d, function)
             for seed in range(args.seeds):
+                if (function, d, seed) in done:
+                    continue
                 trained = [fit_all(sizes, d, function, seed, rate, args, test) for rate in rates]
                 for kind in MODELS:
                     for size in sizes:
@@ -146,7 +152,10 @@ def main(argv=None):
                         runs.append({"function": function, "d": d, "model": kind, "size": size,
                                      "seed": seed, "parameters": parameters,
                                      "learning_rate": rates[best], "test_mse": tried[best][1]})
+                common.save_partial(out, NAME, runs, args)
             print(f"{function}, d={d}: done", flush=True)
+    runs.sort(key=lambda r: (functions.index(r["function"]), dims.index(r["d"]), r["seed"],
+                             MODELS.index(r["model"]), sizes.index(r["size"])))
     results, rows = {}, []
     for function in functions:
         for d in dims:
