@@ -336,6 +336,18 @@ def _print_evaluation(results):
         )
 
 
+def _make_folder(option, path):
+    """Creates `path` if needed; a `ValueError` naming `option` when it
+    cannot be created or written."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"argument {option}: cannot create {path} "
+                         f"({error.strerror or error})") from error
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"argument {option}: {path} is not writable")
+
+
 def _fit(args, run_dir, quiet=False):
     """Builds, trains, saves and evaluates one model; returns (model,
     history, results)."""
@@ -362,8 +374,8 @@ def _fit(args, run_dir, quiet=False):
               f"(under {MEASURABLE_CHARACTERS:,}): its BPC is measured on too little text to "
               "compare runs; give more data", file=sys.stderr)
     _prepare_run_dir(run_dir, resume, checkpoint_dir)
-    os.makedirs(run_dir, exist_ok=True)
-    os.makedirs(checkpoint_dir, exist_ok=True)
+    _make_folder("--run-dir", run_dir)
+    _make_folder("--checkpoint-dir", checkpoint_dir)
     _record_or_check_options(args, run_dir, resume)
     size = VOCABULARY_SIZE if vocabulary is None else vocabulary.size
     if vocabulary is not None:
@@ -497,7 +509,7 @@ def compare(args):
             )
     for cell in cells:  # before anything is trained
         _check_run_dir(os.path.join(args.run_dir, cell), False, args.overwrite)
-    os.makedirs(args.run_dir, exist_ok=True)
+    _make_folder("--run-dir", args.run_dir)
     vocabulary = _build_vocabulary(args)
     size = VOCABULARY_SIZE if vocabulary is None else vocabulary.size
     budget = char_language_model(

@@ -290,6 +290,15 @@ def test_errors(rng, tmp_path):
     with pytest.raises(ValueError, match=rf"`timesteps`: \[{T}\] are beyond the probe's {T}"):
         model.fit(x, y, verbose=0, callbacks=[
             GradientNormMonitor(str(tmp_path), (x, y), timesteps=[0, T])])
+    # A log folder that cannot be created (under a file), named before any
+    # training step; before, TensorFlow's summary writer failed after the
+    # first epoch with "is not a directory [Op:CreateSummaryFileWriter]".
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    for monitor in (GradientNormMonitor(str(blocker / "logs"), (x, y)),
+                    ActivationMonitor(str(blocker / "logs"), (x,))):
+        with pytest.raises(ValueError, match=r"`log_dir`: cannot create .*a_file"):
+            model.fit(x, y, verbose=0, callbacks=[monitor])
 
 
 def test_a_nan_gradient_norm_is_warned_about(rng, tmp_path):

@@ -322,6 +322,24 @@ def test_numeric_options_are_checked_when_parsed(argv, option, capsys):
     assert argv[-1] in error or repr(argv[-1]) in error
 
 
+@pytest.mark.parametrize("option", ["--run-dir", "--checkpoint-dir"])
+def test_a_folder_that_cannot_be_created_is_named(option, tiny_corpus, tmp_path, capsys):
+    """A run or checkpoint folder under a file: exit 2 with the option and
+    the reason, before any training (before: a NotADirectoryError
+    traceback)."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    folders = {"--run-dir": str(tmp_path / "run"), "--checkpoint-dir": str(tmp_path / "ckpt")}
+    folders[option] = str(blocker / "sub")
+    code = cli.main(["train", "--cell", "mirnn", "--units", "4", "--embedding-dim", "4",
+                     "--epochs", "1", "--steps-per-epoch", "1", "--no-monitors",
+                     "--run-dir", folders["--run-dir"],
+                     "--checkpoint-dir", folders["--checkpoint-dir"], *_common(tiny_corpus)])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert f"argument {option}: cannot create {blocker / 'sub'} (Not a directory)" in error
+
+
 def test_a_finished_run_is_never_written_over_unasked(tiny_corpus, tmp_path, capsys):
     run_dir = str(tmp_path / "run")
     command = ["train", "--cell", "mirnn", "--units", "4", "--embedding-dim", "4",

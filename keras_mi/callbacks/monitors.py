@@ -146,6 +146,26 @@ def write_custom_scalars_layout(writer):
         )
 
 
+def check_log_dir(log_dir):
+    """Creates `log_dir/monitors` if needed; raises a `ValueError` naming
+    `log_dir` when it cannot be created or written (TensorFlow's own error
+    comes later, from inside its summary writer)."""
+    folder = os.path.join(log_dir, "monitors")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise ValueError(
+            f"Received an invalid value for argument `log_dir`: cannot create "
+            f"{folder!r} ({error.strerror or error}); expected a folder that "
+            f"can be created and written."
+        ) from error
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"Received an invalid value for argument `log_dir`: {folder!r} is "
+            f"not writable; expected a folder that can be written."
+        )
+
+
 class _Monitor(keras.callbacks.Callback):
     """Shared plumbing: probe data, frequency, the writer."""
 
@@ -200,6 +220,7 @@ class _Monitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.probe()  # fail early, with a clear error, on a bad setup
+        check_log_dir(self.log_dir)
 
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1

@@ -98,7 +98,7 @@ class MICellBase(keras.layers.Layer, DropoutRNNCell):
         self.recurrent_dropout = validation.check_rate(
             "recurrent_dropout", recurrent_dropout
         )
-        self.seed = seed
+        self.seed = seed = validation.check_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.integration = validation.check_choice(
             "integration", integration, INTEGRATION_MODES

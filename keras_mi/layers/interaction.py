@@ -244,6 +244,7 @@ class MultiplicativeInteraction(keras.layers.Layer):
         # on an unknown batch size would otherwise broadcast a context of
         # batch 1 over a batch of 6 in the diagonal and scalar forms.
         self._split_shapes([tuple(x.shape), tuple(z.shape)])
+        self._check_widths(x.shape[-1], z.shape[-1])
         if self.context_projection is not None:
             z = self.context_projection(z)
         vx = ops.matmul(x, self.kernel)
@@ -270,6 +271,22 @@ class MultiplicativeInteraction(keras.layers.Layer):
         if self.bias is not None:
             output = output + self.bias
         return output
+
+    def _check_widths(self, x_width, z_width):
+        """The feature widths of x and z must be those the weights were
+        built for."""
+        built = {
+            "x": self.kernel.shape[0],
+            "z": (self.context_projection.kernel.shape[0]
+                  if self.context_projection is not None else self.context_kernel.shape[0]),
+        }
+        for name, width in (("x", x_width), ("z", z_width)):
+            if width is not None and width != built[name]:
+                raise ValueError(
+                    f"Layer `{self.name}` was built for {name} with {built[name]} features "
+                    f"(last axis), but received {name} with {width}. Inputs whose width "
+                    f"changes need a new layer."
+                )
 
     def compute_output_shape(self, input_shape):
         x_shape, _ = self._split_shapes(input_shape)

@@ -24,6 +24,30 @@ def check_positive_int(name, value):
     return int(value)
 
 
+# Seeds fit the state of Keras' SeedGenerator on every backend (a signed
+# 32-bit integer on PyTorch, an unsigned one on JAX).
+SEED_LIMIT = 2**31
+
+
+def check_seed(name, value):
+    """Returns `value` if it is `None` or an integer in `[0, 2**31)`, else
+    raises."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(
+            f"Received an invalid type for argument `{name}`, expected None or "
+            f"an integer in [0, {SEED_LIMIT}), got {name}={value!r} "
+            f"of type {type(value).__name__}."
+        )
+    if not 0 <= value < SEED_LIMIT:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected None or "
+            f"an integer in [0, {SEED_LIMIT}), got {name}={value}."
+        )
+    return int(value)
+
+
 def check_rate(name, value):
     """Returns `value` as a float if it lies in `[0, 1)`, else raises."""
     if isinstance(value, bool) or not isinstance(value, Real):

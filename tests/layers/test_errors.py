@@ -25,12 +25,24 @@ CLASSES = [MIRNN, MILSTM, MIGRU, MIRNNCell, MILSTMCell, MIGRUCell]
         ({"dropout": -0.1}, ValueError, r"`dropout`.*dropout=-0.1"),
         ({"recurrent_dropout": 2}, ValueError, r"`recurrent_dropout`.*recurrent_dropout=2"),
         ({"dropout": "0.5"}, TypeError, r"`dropout`.*float in \[0, 1\)"),
+        ({"seed": -3}, ValueError, r"`seed`.*\[0, 2147483648\).*seed=-3"),
+        ({"seed": 2**70}, ValueError, r"`seed`.*seed=1180591620717411303424"),
+        ({"seed": "7"}, TypeError, r"`seed`.*seed='7'"),
+        ({"seed": True}, TypeError, r"`seed`.*seed=True"),
     ],
 )
 def test_invalid_arguments(cls, kwargs, error, pattern):
     kwargs = {"units": 3, **kwargs}
     with pytest.raises(error, match=pattern):
         cls(**kwargs)
+
+
+@pytest.mark.parametrize("cls", [MIRNN, MILSTM, MIGRU], ids=lambda c: c.__name__)
+def test_the_largest_accepted_seed_works_on_this_backend(cls):
+    """The seed range accepted is one that every backend's dropout can use."""
+    x = np.ones((2, 3, 4), "float32")
+    out = helpers.to_numpy(cls(3, dropout=0.5, seed=2**31 - 1)(x, training=True))
+    assert np.all(np.isfinite(out))
 
 
 @pytest.mark.parametrize("cls", [MILSTM, MIGRU, MILSTMCell, MIGRUCell], ids=lambda c: c.__name__)

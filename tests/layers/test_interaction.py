@@ -154,6 +154,20 @@ def test_a_context_of_another_batch_is_refused_after_build(mode):
         layer([np.ones((6, 4), "float32"), np.ones((1, 2), "float32")])
 
 
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("context_units", [None, 2])
+def test_inputs_of_another_width_are_refused_after_build(mode, context_units):
+    """x or z with another feature width than the weights were built for:
+    the layer names the input and both widths (the framework's own message,
+    from the contraction, named neither)."""
+    layer = MultiplicativeInteraction(3, mode=mode, context_units=context_units)
+    layer([np.ones((2, 4), "float32"), np.ones((2, 2), "float32")])
+    with pytest.raises(ValueError, match="built for x with 4 features .* received x with 5"):
+        layer([np.ones((2, 5), "float32"), np.ones((2, 2), "float32")])
+    with pytest.raises(ValueError, match="built for z with 2 features .* received z with 3"):
+        layer([np.ones((2, 4), "float32"), np.ones((2, 3), "float32")])
+
+
 def test_save_load_and_mixed_precision(rng, tmp_path):
     x = rng.normal(size=(4, N)).astype("float32")
     z = rng.normal(size=(4, M)).astype("float32")
