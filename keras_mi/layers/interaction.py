@@ -256,14 +256,27 @@ class MultiplicativeInteraction(keras.layers.Layer):
         if self.mode == "hypernetwork":
             # Appendix B of Jayakumar et al.: the context generates one weight
             # matrix per example, z^T W (shape (..., n, k)), applied to x.
-            # In float32 under a float16 policy: the contractions sum m * n
+            # Computed as the same sum in the other order: the outer product
+            # z x^T (..., m, n), flattened, times W as an (m * n, k) matrix:
+            # one matrix product, without a (..., n, k) tensor per example
+            # (benchmarks/interaction_speed.py: a train step 1.1-1.7x faster
+            # on JAX and PyTorch, 20-90x on TensorFlow, whose einsum over
+            # `...` was the slow part).
+            # In float32 under a float16 policy: the contraction sums m * n
             # products per output (float16 accumulates them poorly), and
             # TensorFlow's oneDNN float16 einsum returned wrong rows on a CPU
             # with AVX512-FP16 (TF 2.21).
             wide = "float32" if self.compute_dtype == "float16" else self.compute_dtype
-            generated = ops.einsum("...m,mnk->...nk", ops.cast(z, wide),
-                                   ops.cast(self.interaction_kernel, wide))
-            product = ops.einsum("...n,...nk->...k", ops.cast(x, wide), generated)
+            m, n, k = self.interaction_kernel.shape
+            outer = ops.expand_dims(ops.cast(z, wide), -1) * ops.expand_dims(
+                ops.cast(x, wide), -2
+            )
+            leading = ops.shape(outer)[:-2]
+            product = ops.matmul(
+                ops.reshape(outer, (-1, m * n)),
+                ops.reshape(ops.cast(self.interaction_kernel, wide), (m * n, k)),
+            )
+            product = ops.reshape(product, (*leading, k))
             output = ops.cast(product, self.compute_dtype) + vx + cz
         else:
             scale = ops.matmul(z, self.scale_kernel) + self.scale_bias
