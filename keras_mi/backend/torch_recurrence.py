@@ -476,6 +476,14 @@ def fused_recurrence(spec, xs, states, w, keep=None):
             "the fused recurrence runs eagerly; under torch.compile the loop "
             "is left to the compiler"
         )
+    if torch.jit.is_tracing():
+        # TorchScript tracing (torch.onnx.export without dynamo, as Keras'
+        # ONNX export uses for a dynamic batch) cannot record the C++ loops
+        # or the autograd.Function: the step loop traces into plain ops.
+        raise NotImplementedError(
+            "the fused recurrence runs eagerly; under TorchScript tracing "
+            "(torch.onnx.export) the step loop is traced instead"
+        )
     tensors = [*xs.values(), *states, *w.values()]
     if not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
         kernels = _kernels_for(spec, xs, tensors)
