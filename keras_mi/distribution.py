@@ -1,8 +1,9 @@
 """keras_mi models on many devices, with Keras' own distribution engines.
 
 Nothing here replaces an engine: `layout_map` gives `keras.distribution`'s
-`ModelParallel` the sharding of every keras_mi weight, and `strategy` /
-`distribution` pick what `keras-mi train --distribute` uses on each backend.
+`ModelParallel` the sharding of every keras_mi weight, `for_command` picks
+the engine that `keras-mi train --distribute` uses on each backend, and
+`describe` says what it is in one line.
 
 The MI layers shard on their unit axis: the last axis of every weight that
 has one of width `G * units` (the gate blocks of `kernel`,

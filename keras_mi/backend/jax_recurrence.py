@@ -17,8 +17,6 @@ from keras_mi.backend import recurrence
 # `lax.scan` unroll factor of the forward and backward loops. Measured with
 # benchmarks/rnn_speed.py on a 2-core CPU; see docs/benchmarks.md.
 UNROLL = 4
-import os
-BARRIER = bool(int(os.environ.get('BARRIER', '0')))
 
 
 class JaxOps:
@@ -110,8 +108,6 @@ def _fused(spec):
         )
         d_w = {name: d_w.get(name, jnp.zeros_like(value)) for name, value in w.items()}
         d_keep = None if keep is None else np.zeros(keep.shape, jax.dtypes.float0)
-        if BARRIER:
-            d_xs, d_states, d_w = jax.lax.optimization_barrier((d_xs, tuple(d_states), d_w))
         return d_xs, tuple(d_states), d_w, d_keep
 
     fused.defvjp(forward, backward)

@@ -169,8 +169,6 @@ def check_log_dir(log_dir):
 class _Monitor(keras.callbacks.Callback):
     """Shared plumbing: probe data, frequency, the writer."""
 
-    tag = "monitor"
-
     def __init__(
         self,
         log_dir,
@@ -301,8 +299,6 @@ class GradientNormMonitor(_Monitor):
     >>> model.fit(x, y, callbacks=[keras.callbacks.TensorBoard("logs"), monitor])
     """
 
-    tag = "gradient_norm"
-
     def __init__(self, log_dir, probe_data, layer_name=None, loss_over="final",
                  timesteps=None, every_n_epochs=1, every_n_batches=None):
         super().__init__(log_dir, probe_data, layer_name, every_n_epochs, every_n_batches)
@@ -400,8 +396,6 @@ class ActivationMonitor(_Monitor):
     Cost: one forward pass of the layer over the probe batch per record.
     """
 
-    tag = "activations"
-
     def __init__(self, log_dir, probe_data, layer_name=None, threshold=0.95,
                  every_n_epochs=1, every_n_batches=None):
         super().__init__(log_dir, probe_data, layer_name, every_n_epochs, every_n_batches)
@@ -435,8 +429,6 @@ class ScaleMonitor(_Monitor):
 
     Cost: one forward pass of the layer over the probe batch per record.
     """
-
-    tag = "scale"
 
     def measure(self):
         wx, uh = self.probe().projections()

@@ -21,9 +21,6 @@ NORMALIZATIONS = (None, "batch", "layer")
 # Population statistics of batch normalization: one per timestep, or shared.
 STATISTICS = ("per_step", "shared")
 
-# The normalized quantities: name -> which slice of the gate width they have.
-NORMALIZED_TERMS = ("input", "recurrent", "cell")
-
 
 def normalize(values, mean, variance, epsilon):
     """`(values - mean) / sqrt(variance + epsilon)`."""
