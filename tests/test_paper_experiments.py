@@ -310,6 +310,11 @@ def test_a_partial_record_is_continued_only_with_its_settings(tmp_path):
     other = argparse.Namespace(**{**vars(args), "units": 16})
     with pytest.raises(ValueError, match=r"units=8 \(now 16\)"):
         common.load_partial(str(tmp_path), "x", other)
+    # A record continued with --resume says that its time is its last
+    # process's only.
+    minutes = load("report")._minutes({"seconds": 90.0, "resumed_runs": 3})
+    assert minutes.startswith("1.5 min in its last process (3 of its runs")
+    assert load("report")._minutes({"seconds": 90.0}) == "1.5 min"
     common.save_partial(str(tmp_path), "x", runs)  # the older form: runs only
     with pytest.raises(ValueError, match="holds no settings"):
         common.load_partial(str(tmp_path), "x", args)

@@ -384,11 +384,13 @@ def load_partial(path, name, args):
 
 
 def write_record(path, name, args, runs, results, table, started, figures=(), claims=None,
-                 protocol=None):
+                 protocol=None, resumed_runs=0):
     """The experiment's JSON: settings, every run, the summaries, the table;
     with `claims` ({claim: (criterion, {"verdict", "because"})}) the
     criteria fixed before the run and the verdicts computed from the runs,
-    as `criterion` and `verdict` ({claim: ...})."""
+    as `criterion` and `verdict` ({claim: ...}). `seconds` is this process's
+    time; `resumed_runs` (stored when not 0) says how many runs came from
+    earlier processes through `--resume`, whose time it does not hold."""
     record = {
         "experiment": name,
         "settings": settings(args),
@@ -406,6 +408,8 @@ def write_record(path, name, args, runs, results, table, started, figures=(), cl
             print(f"{claim}: {outcome['verdict']} ({outcome['because']})")
     if protocol is not None:
         record["protocol"] = protocol
+    if resumed_runs:
+        record["resumed_runs"] = resumed_runs
     json_path = os.path.join(path, f"{name}.json")
     with open(json_path, "w") as handle:
         json.dump(record, handle, indent=1, default=_plain)

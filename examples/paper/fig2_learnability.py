@@ -136,7 +136,7 @@ def main(argv=None):
     out = common.output_dir(args, NAME)
     started = time.perf_counter()
     runs = common.load_partial(out, NAME, args) if args.resume else []
-    done = {(r["function"], r["d"], r["seed"]) for r in runs}
+    done, resumed = {(r["function"], r["d"], r["seed"]) for r in runs}, len(runs)
     for function in functions:
         for d in dims:
             test = samples(np.random.default_rng(999), args.test_samples, d, function)
@@ -190,7 +190,7 @@ def main(argv=None):
                          "seeds reaching it", f"test MSE at size {sizes[-1]}"], "rows": rows}
     figure = draw(os.path.join(out, f"{NAME}.png"), results, sizes)
     return common.write_record(out, NAME, args, runs, results, table, started, [figure],
-                               judge(runs))
+                               judge(runs), resumed_runs=resumed)
 
 
 def judge(runs):

@@ -91,7 +91,7 @@ def main(argv=None):
     validation = corpus.held_out("validation", args.validation_windows)
     x_test, y_test = corpus.held_out("test", args.test_windows)
     runs = common.load_partial(out, NAME, args) if args.resume else []
-    done = {(r["model"], r["seed"]) for r in runs}
+    done, resumed = {(r["model"], r["seed"]) for r in runs}, len(runs)
     for seed in range(args.seeds):
         for label in MODELS:
             if (label, seed) in done:
@@ -130,7 +130,8 @@ def main(argv=None):
     note["rule"] = ("Keras' initialisers (Glorot uniform kernels, orthogonal recurrent kernels, "
                     "unit forget bias; the tied embedding's own)")
     return common.write_record(out, NAME, args, runs, results, table, started, [figure],
-                               judge(runs), protocol=dict(note, vocabulary_size=vocabulary))
+                               judge(runs), protocol=dict(note, vocabulary_size=vocabulary),
+                               resumed_runs=resumed)
 
 
 def judge(runs):

@@ -156,6 +156,15 @@ def protocol_lines(record):
     return lines + [""]
 
 
+def _minutes(record):
+    """The record's time; a resumed run's covers its last process only."""
+    text = f"{record['seconds'] / 60:.1f} min"
+    if record.get("resumed_runs"):
+        text += (f" in its last process ({record['resumed_runs']} of its runs were done by "
+                 f"earlier processes and continued with --resume)")
+    return text
+
+
 def generated_section(record, figure_prefix):
     settings = record["settings"]
     shown = {k: v for k, v in settings.items() if v is not None and k != "paper_scale"}
@@ -165,7 +174,7 @@ def generated_section(record, figure_prefix):
         "",
         f"Run: `{record['environment']['command']}` on {record['environment']['backend']} "
         f"(Keras {record['environment']['keras']}, {record['environment']['cpus']} CPUs), "
-        f"{record['seconds'] / 60:.1f} min, {len(record['runs'])} training runs"
+        + _minutes(record) + f", {len(record['runs'])} training runs"
         + (f" ({converged_count(record)} converged). " if converged_count(record) != "not tracked"
            else " (convergence not tracked). ") +
         "Settings: " + ", ".join(f"{k}={v}" for k, v in shown.items()) + ".",
