@@ -43,6 +43,19 @@ print(json.dumps(session.run(None, {session.get_inputs()[0].name: x})[0].tolist(
 """
 
 
+def _exported_outputs(model, runner, array, tmp_path):
+    """Exports `model` to ONNX and runs `runner` (a script given the file
+    and `array` saved as .npy) in a fresh process; returns what it prints."""
+    path = str(tmp_path / "model.onnx")
+    model.export(path, format="onnx", verbose=False)
+    np.save(tmp_path / "input.npy", array)
+    result = subprocess.run([sys.executable, "-c", runner, path, str(tmp_path / "input.npy")],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    return np.asarray(json.loads(result.stdout.strip().splitlines()[-1]), dtype="float32")
+
+
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_onnx_export_computes_what_predict_computes(name, tmp_path, rng):
     """Float32 on both sides, the same operations in another order:
@@ -52,18 +65,10 @@ def test_onnx_export_computes_what_predict_computes(name, tmp_path, rng):
         weight.assign(rng.uniform(-0.5, 0.5, size=weight.shape).astype("float32"))
     x = rng.normal(size=(3, 12, 5)).astype("float32")
     want = model.predict(x, verbose=0)
-    path = str(tmp_path / "model.onnx")
-    model.export(path, format="onnx", verbose=False)
-    np.save(tmp_path / "x.npy", x)
-    result = subprocess.run([sys.executable, "-c", RUNTIME, path, str(tmp_path / "x.npy")],
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert result.returncode == 0, result.stderr[-2000:]
-    got = np.asarray(json.loads(result.stdout.strip().splitlines()[-1]), dtype="float32")
+    got = _exported_outputs(model, RUNTIME, x, tmp_path)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     # The layer itself still runs its fused recurrence outside tracing.
-    recurrent = model.layers[0].forward_layer if name.startswith("Bi") else model.layers[0]
-    assert recurrent.recurrence_path.startswith("fused")
+    assert model.layers[0].recurrence_path.startswith("fused")
 
 
 STEPPER = """
@@ -98,12 +103,5 @@ def test_one_step_model_exported_to_onnx_streams_the_sequence(cell, tmp_path, rn
     copy, sizes = step_model(model)
     # Keras exports a model that has been called once.
     copy.predict([ids[:, :1], *[np.zeros((2, size), "float32") for size in sizes]], verbose=0)
-    path = str(tmp_path / "step.onnx")
-    copy.export(path, format="onnx", verbose=False)
-    np.save(tmp_path / "ids.npy", ids)
-    result = subprocess.run([sys.executable, "-c", STEPPER, path, str(tmp_path / "ids.npy")],
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert result.returncode == 0, result.stderr[-2000:]
-    got = np.asarray(json.loads(result.stdout.strip().splitlines()[-1]), dtype="float32")
+    got = _exported_outputs(copy, STEPPER, ids, tmp_path)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
