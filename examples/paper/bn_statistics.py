@@ -18,10 +18,8 @@ norm 1, gain 0.1, population momentum 0.9), with the same batches per seed.
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
 import sequential_digits_bn as digits_bn  # noqa: E402
 import verdicts  # noqa: E402
 
@@ -30,19 +28,7 @@ MODELS = ("BN-LSTM", digits_bn.SHARED)
 
 
 def main(argv=None):
-    args = digits_bn.parse(__doc__.split("\n")[0], argv)
-    out = common.output_dir(args, NAME)
-    started = time.perf_counter()
-    data = digits_bn.digits()
-    runs = [digits_bn.train(kind, seed, args, data)
-            for seed in range(args.seeds) for kind in MODELS]
-    results, table = digits_bn.summarise(runs, MODELS)
-    figure = common.plot_curves(os.path.join(out, f"{NAME}.png"),
-                                {k: results[k]["curve"] for k in MODELS},
-                                f"sequential 8x8 digits (mean ± std over {args.seeds} seeds)",
-                                ylabel="validation accuracy")
-    return common.write_record(out, NAME, args, runs, results, table, started, [figure],
-                               judge(runs))
+    return digits_bn.run(NAME, MODELS, __doc__.split("\n")[0], argv, judge)
 
 
 def judge(runs):

@@ -144,19 +144,25 @@ def parse(description, argv):
     return args
 
 
-def main(argv=None):
-    args = parse(__doc__.split("\n")[0], argv)
-    out = common.output_dir(args, NAME)
+def run(name, models, description, argv, judge):
+    """Trains `models` on the digits for every seed and writes `name`'s
+    record, judged by `judge(runs)`."""
+    args = parse(description, argv)
+    out = common.output_dir(args, name)
     started = time.perf_counter()
     data = digits()
-    runs = [train(kind, seed, args, data) for seed in range(args.seeds) for kind in MODELS]
-    results, table = summarise(runs, MODELS)
-    figure = common.plot_curves(os.path.join(out, f"{NAME}.png"),
-                                {k: results[k]["curve"] for k in MODELS},
+    runs = [train(kind, seed, args, data) for seed in range(args.seeds) for kind in models]
+    results, table = summarise(runs, models)
+    figure = common.plot_curves(os.path.join(out, f"{name}.png"),
+                                {k: results[k]["curve"] for k in models},
                                 f"sequential 8x8 digits (mean ± std over {args.seeds} seeds)",
                                 ylabel="validation accuracy")
-    return common.write_record(out, NAME, args, runs, results, table, started, [figure],
+    return common.write_record(out, name, args, runs, results, table, started, [figure],
                                judge(runs))
+
+
+def main(argv=None):
+    return run(NAME, MODELS, __doc__.split("\n")[0], argv, judge)
 
 
 def judge(runs):
