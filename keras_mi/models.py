@@ -1,5 +1,8 @@
 """Character-level language models built from MI or Keras recurrent layers."""
 
+import math
+from numbers import Real
+
 import keras
 import numpy as np
 
@@ -12,7 +15,7 @@ from keras_mi.layers import (
     MultiplicativeInteraction,
     TiedEmbedding,
 )
-from keras_mi.layers.validation import check_choice, check_positive_int
+from keras_mi.layers.validation import check_choice, check_positive_float, check_positive_int
 from keras_mi.metrics import BitsPerCharacter
 
 # The recurrent layer of each cell name; the additive baselines are Keras' own.
@@ -43,7 +46,8 @@ def char_language_model(cell="milstm", units=128, layers=1, embedding_dim=32, vo
         logits `(batch, time, vocabulary_size)`.
     """
     check_choice("cell", cell, tuple(RECURRENT_LAYERS))
-    for name, value in (("units", units), ("layers", layers), ("embedding_dim", embedding_dim)):
+    for name, value in (("units", units), ("layers", layers), ("embedding_dim", embedding_dim),
+                        ("vocabulary_size", vocabulary_size)):
         check_positive_int(name, value)
     inputs = keras.Input((None,), dtype="int32", name="characters")
     x = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")(inputs)
@@ -70,7 +74,12 @@ def units_for_parameter_count(count, parameter_count):
 
 
 def compile_language_model(model, learning_rate=2e-3, clipnorm=1.0):
-    """Adam, sparse cross-entropy on logits, and bits per character."""
+    """Adam, sparse cross-entropy on logits, and bits per character.
+    `learning_rate` is a positive float or a Keras learning-rate schedule."""
+    if not isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        check_positive_float("learning_rate", learning_rate)
+    if clipnorm is not None:
+        check_positive_float("clipnorm", clipnorm)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -252,7 +261,8 @@ def sample_symbols(model, prime, length, temperature=1.0, seed=0, on_symbol=None
         model: a language model mapping `(batch, time)` ids to logits.
         prime: non-empty list of int ids.
         length: number of symbols to generate.
-        temperature: positive float; lower is greedier.
+        temperature: float >= 0; lower is greedier, and 0 always takes the
+            most likely symbol.
         seed: int seed of the draws.
         on_symbol: called with each id as soon as it is drawn (streaming).
 
@@ -262,6 +272,12 @@ def sample_symbols(model, prime, length, temperature=1.0, seed=0, on_symbol=None
     if not prime:
         raise ValueError("Received an empty `prime`: give at least one symbol.")
     check_positive_int("length", length)
+    if isinstance(temperature, bool) or not isinstance(temperature, Real) \
+            or not (math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(
+            "Received an invalid value for argument `temperature`, expected a "
+            f"finite float >= 0 (0: the most likely symbol), got temperature={temperature!r}."
+        )
     stepper, sizes = step_model(model)
     rng = np.random.default_rng(seed)
     states = [np.zeros((1, size), dtype="float32") for size in sizes]
@@ -284,8 +300,11 @@ def sample_symbols(model, prime, length, temperature=1.0, seed=0, on_symbol=None
 
 
 def draw(logits, temperature, rng):
-    """One symbol from `softmax(logits / temperature)`, drawn with `rng`."""
-    scaled = np.asarray(logits, dtype="float64") / max(temperature, 1e-6)
+    """One symbol from `softmax(logits / temperature)`, drawn with `rng`;
+    the most likely one at temperature 0."""
+    if temperature == 0:
+        return int(np.argmax(logits))
+    scaled = np.asarray(logits, dtype="float64") / temperature
     probabilities = np.exp(scaled - scaled.max())
     probabilities /= probabilities.sum()
     return int(rng.choice(len(probabilities), p=probabilities))

@@ -186,6 +186,12 @@ class _Monitor(keras.callbacks.Callback):
             )
         self.log_dir = os.fspath(log_dir)
         self.probe_x = np.asarray(probe_data[0])
+        if self.probe_x.ndim < 2 or 0 in self.probe_x.shape[:2]:
+            raise ValueError(
+                "Received an invalid value for argument `probe_data`: its inputs "
+                f"have shape {self.probe_x.shape}; expected (batch, timesteps, ...) "
+                "with at least one sequence of at least one timestep."
+            )
         self.probe_y = None if len(probe_data) == 1 else np.asarray(probe_data[1])
         self.layer_name = layer_name
         self.every_n_epochs = validation.check_positive_int(

@@ -15,7 +15,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_mi.layers.validation import check_positive_int
+from keras_mi.layers.validation import check_positive_int, check_seed
 
 
 
@@ -89,6 +89,7 @@ def windows(
         raise ValueError(f"Received an invalid value for argument `shuffle_buffer`: "
                          f"{shuffle_buffer!r}. Expected a non-negative integer (0: no "
                          "shuffling).")
+    check_seed("seed", seed, limit=2**63)  # tf.data's seeds are int64
     if contiguous and shuffle_buffer:
         raise ValueError(
             "Received contiguous=True and shuffle_buffer="
@@ -123,6 +124,12 @@ def windows(
     return pairs.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
+def _some_paths(files, shown=3):
+    """The first `shown` of `files`, for an error message."""
+    names = ", ".join(repr(os.fspath(f)) for f in files[:shown])
+    return names + (f" and {len(files) - shown} more" if len(files) > shown else "")
+
+
 def byte_windows(
     files,
     sequence_length,
@@ -142,8 +149,9 @@ def byte_windows(
     needed = batch_size * sequence_length + 1
     if total < needed:
         raise ValueError(
-            f"Received files holding {total} bytes in all ({len(files)} files), fewer than "
-            f"one batch needs: batch_size * sequence_length + 1 = {needed}.")
+            f"Received files holding {total} bytes in all ({len(files)} files: "
+            f"{_some_paths(files)}), fewer than one batch needs: "
+            f"batch_size * sequence_length + 1 = {needed}.")
     return windows(
         symbol_stream(documents),
         sequence_length,

@@ -52,7 +52,8 @@ def tfds_documents(name, split, data_dir=None, text_feature=None):
     tfds = _tfds()
     try:
         builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
+    except (tfds.core.registered.DatasetNotFoundError, ValueError):
+        # ValueError: a name tfds cannot parse, such as "" or "a b".
         raise ValueError(
             f"Received an invalid value for argument `dataset`: {name!r} is not "
             "a TensorFlow Datasets name (see `tfds.list_builders()`) nor a "

@@ -111,6 +111,9 @@ class CharacterVocabulary:
         try:
             with open(path, encoding="utf-8") as handle:
                 value = json.load(handle)
+        except OSError as error:
+            raise ValueError(f"Cannot read the vocabulary file {path!r}: "
+                             f"{error.strerror or error}.") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"The vocabulary file {path!r} is damaged: it is not the JSON "
                              f"a CharacterVocabulary saves ({error}).") from None

@@ -85,15 +85,7 @@ class MICellBase(keras.layers.Layer, DropoutRNNCell):
         self.units = units
         self.activation = validation.get_activation("activation", activation)
         self.use_bias = validation.check_bool("use_bias", use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.recurrent_constraint = constraints.get(recurrent_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        validation.set_weight_options(self, locals(), ("kernel", "recurrent", "bias"))
         self.dropout = validation.check_rate("dropout", dropout)
         self.recurrent_dropout = validation.check_rate(
             "recurrent_dropout", recurrent_dropout
@@ -103,15 +95,7 @@ class MICellBase(keras.layers.Layer, DropoutRNNCell):
         self.integration = validation.check_choice(
             "integration", integration, INTEGRATION_MODES
         )
-        self.alpha_initializer = initializers.get(alpha_initializer)
-        self.beta1_initializer = initializers.get(beta1_initializer)
-        self.beta2_initializer = initializers.get(beta2_initializer)
-        self.alpha_regularizer = regularizers.get(alpha_regularizer)
-        self.beta1_regularizer = regularizers.get(beta1_regularizer)
-        self.beta2_regularizer = regularizers.get(beta2_regularizer)
-        self.alpha_constraint = constraints.get(alpha_constraint)
-        self.beta1_constraint = constraints.get(beta1_constraint)
-        self.beta2_constraint = constraints.get(beta2_constraint)
+        validation.set_weight_options(self, locals(), ("alpha", "beta1", "beta2"))
         self.alpha = self.beta1 = self.beta2 = None
 
     @property
@@ -170,6 +154,9 @@ class MICellBase(keras.layers.Layer, DropoutRNNCell):
                     constraint=getattr(self, f"{name}_constraint"),
                 )
                 setattr(self, name, variable)
+        # One step's inputs: (batch, features) of the width built on, which
+        # Keras' input check holds every later call to.
+        self.input_spec = InputSpec(ndim=2, axes={-1: input_dim})
         self.built = True
 
     def mi_coefficients(self):
@@ -430,6 +417,13 @@ class MISequenceBase(keras.layers.RNN):
         self.input_spec = InputSpec(ndim=3)
         self.use_fused = use_fused
         self.hoist_inputs = loops.hoists_input_projection()
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        super().build(sequences_shape, initial_state_shape)
+        # As Keras' Dense, the layer keeps the feature width it was built on:
+        # Keras' input check refuses another width by name, where the
+        # recurrence would fail in a matrix product.
+        self.input_spec = InputSpec(ndim=3, axes={-1: sequences_shape[-1]})
 
     @property
     def fused_fallback_reason(self):

@@ -43,7 +43,9 @@ class TiedEmbedding(keras.layers.Layer):
         self.input_dim = validation.check_positive_int("input_dim", input_dim)
         self.output_dim = validation.check_positive_int("output_dim", output_dim)
         super().__init__(**kwargs)
-        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.embeddings_initializer = validation.get_initializer(
+            "embeddings_initializer", embeddings_initializer
+        )
         self.use_output_bias = validation.check_bool("use_output_bias", use_output_bias)
 
     def build(self, input_shape=None):

@@ -117,28 +117,25 @@ class MultiplicativeInteraction(keras.layers.Layer):
         self.mode = "hypernetwork" if mode == "full" else mode
         self.context_units = context_units
         self.use_bias = validation.check_bool("use_bias", use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.context_initializer = initializers.get(context_initializer)
+        validation.set_weight_options(
+            self,
+            locals(),
+            ("kernel", "context", "bias", "alpha", "beta1", "beta2"),
+            kinds=("initializer",),
+        )
         self.interaction_initializer = (
             None
             if interaction_initializer is None
-            else initializers.get(interaction_initializer)
+            else validation.get_initializer(
+                "interaction_initializer", interaction_initializer
+            )
         )
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.alpha_initializer = initializers.get(alpha_initializer)
-        self.beta1_initializer = initializers.get(beta1_initializer)
-        self.beta2_initializer = initializers.get(beta2_initializer)
-        for name in ("kernel", "context", "interaction", "bias"):
-            setattr(
-                self,
-                f"{name}_regularizer",
-                regularizers.get(locals()[f"{name}_regularizer"]),
-            )
-            setattr(
-                self,
-                f"{name}_constraint",
-                constraints.get(locals()[f"{name}_constraint"]),
-            )
+        validation.set_weight_options(
+            self,
+            locals(),
+            ("kernel", "context", "interaction", "bias"),
+            kinds=("regularizer", "constraint"),
+        )
         self.context_projection = None
         if context_units is not None:
             self.context_projection = keras.layers.Dense(

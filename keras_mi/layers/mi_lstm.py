@@ -158,7 +158,9 @@ class MILSTMCell(base.MICellBase):
                 if self.normalization == "batch"
                 else "ones"
             )
-        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.gamma_initializer = validation.get_initializer(
+            "gamma_initializer", gamma_initializer
+        )
         # Population statistics are updated after the loop by the sequence
         # layer that owns this cell (see `LSTMFamilySequence`).
         self.statistics_owner = None

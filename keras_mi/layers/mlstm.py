@@ -18,7 +18,7 @@ the same function as every other MI term.
 import keras
 from keras import constraints, initializers, ops, regularizers
 
-from keras_mi.layers import base
+from keras_mi.layers import base, validation
 from keras_mi.layers.mi_lstm import (
     NORMALIZATION_ARGS_DOC,
     LSTMFamilySequence,
@@ -83,23 +83,8 @@ class MLSTMCell(MILSTMCell):
         **kwargs,
     ):
         super().__init__(units, integration=integration, **kwargs)
-        self.multiplicative_initializer = initializers.get(
-            multiplicative_initializer
-        )
-        self.multiplicative_recurrent_initializer = initializers.get(
-            multiplicative_recurrent_initializer
-        )
-        self.multiplicative_regularizer = regularizers.get(
-            multiplicative_regularizer
-        )
-        self.multiplicative_recurrent_regularizer = regularizers.get(
-            multiplicative_recurrent_regularizer
-        )
-        self.multiplicative_constraint = constraints.get(
-            multiplicative_constraint
-        )
-        self.multiplicative_recurrent_constraint = constraints.get(
-            multiplicative_recurrent_constraint
+        validation.set_weight_options(
+            self, locals(), ("multiplicative", "multiplicative_recurrent")
         )
 
     def build(self, input_shape):

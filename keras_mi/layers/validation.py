@@ -5,7 +5,7 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
-from keras import activations
+from keras import activations, constraints, initializers, regularizers
 
 
 def check_positive_int(name, value):
@@ -29,21 +29,23 @@ def check_positive_int(name, value):
 SEED_LIMIT = 2**31
 
 
-def check_seed(name, value):
-    """Returns `value` if it is `None` or an integer in `[0, 2**31)`, else
+def check_seed(name, value, limit=None):
+    """Returns `value` if it is `None` or an integer in `[0, limit)` (by
+    default `[0, 2**31)`, what every backend's layer seeds hold), else
     raises."""
+    limit = SEED_LIMIT if limit is None else limit
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(
             f"Received an invalid type for argument `{name}`, expected None or "
-            f"an integer in [0, {SEED_LIMIT}), got {name}={value!r} "
+            f"an integer in [0, {limit}), got {name}={value!r} "
             f"of type {type(value).__name__}."
         )
-    if not 0 <= value < SEED_LIMIT:
+    if not 0 <= value < limit:
         raise ValueError(
             f"Received an invalid value for argument `{name}`, expected None or "
-            f"an integer in [0, {SEED_LIMIT}), got {name}={value}."
+            f"an integer in [0, {limit}), got {name}={value}."
         )
     return int(value)
 
@@ -84,6 +86,51 @@ def get_activation(name, identifier):
             "name of a Keras activation (such as 'tanh' or 'sigmoid'), a "
             f"callable or None, got {name}={identifier!r}. ({error})"
         ) from None
+
+
+def _get_keras_object(module, kind, examples, name, identifier):
+    try:
+        return module.get(identifier)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected the "
+            f"name of a Keras {kind} (such as {examples}), a config dict, an "
+            f"instance, a callable or None, got {name}={identifier!r}. ({error})"
+        ) from None
+
+
+def get_initializer(name, identifier):
+    """`keras.initializers.get` with an error that names the argument."""
+    return _get_keras_object(
+        initializers, "initializer", "'glorot_uniform' or 'zeros'", name, identifier
+    )
+
+
+def get_regularizer(name, identifier):
+    """`keras.regularizers.get` with an error that names the argument."""
+    return _get_keras_object(regularizers, "regularizer", "'l2'", name, identifier)
+
+
+def get_constraint(name, identifier):
+    """`keras.constraints.get` with an error that names the argument."""
+    return _get_keras_object(constraints, "constraint", "'non_neg'", name, identifier)
+
+
+_GETTERS = {
+    "initializer": get_initializer,
+    "regularizer": get_regularizer,
+    "constraint": get_constraint,
+}
+
+
+def set_weight_options(layer, arguments, weights, kinds=tuple(_GETTERS)):
+    """Sets `layer.<weight>_<kind>` from `arguments["<weight>_<kind>"]` (a
+    constructor's `locals()`) for each weight and kind, through the getter
+    that names the argument on a bad value."""
+    for weight in weights:
+        for kind in kinds:
+            name = f"{weight}_{kind}"
+            setattr(layer, name, _GETTERS[kind](name, arguments[name]))
 
 
 def check_positive_float(name, value):
