@@ -1,14 +1,20 @@
 """Keras' ONNX export of models with keras_mi's sequence layers, loaded by
 ONNX Runtime in a fresh process and compared with `predict`.
 
-On PyTorch, Keras exports with TorchScript tracing (a dynamic batch axis),
-which cannot record the fused recurrence's C++ loops: under tracing the
-layers run their step loop, which traces into plain operations.
+Each backend has its own exporter: tf2onnx on TensorFlow, TorchScript
+tracing on PyTorch, jax2onnx on JAX (optional: `pip install jax2onnx`; it is
+not in the `export` extra, whose install it would double).
+- On PyTorch, tracing cannot record the fused recurrence's C++ loops: under
+  tracing the layers run their step loop, which traces into plain
+  operations.
+- On TensorFlow, the fused recurrence's loops write their outputs only
+  inside the `while_loop`, which tf2onnx turns into an ONNX `Loop`.
 `go_backwards=True` (and so `Bidirectional`) is not covered: ONNX Runtime
-refuses the file that Keras' step loop gives for it, for Keras' own `GRU` as
-for `MIGRU` (a `ReduceMax` over a scalar).
+refuses the file that Keras' step loop gives for it on PyTorch, for Keras'
+own `GRU` as for `MIGRU` (a `ReduceMax` over a scalar).
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -20,9 +26,12 @@ import pytest
 
 from keras_mi import MIGRU, MILSTM, MIRNN, MLSTM
 
+EXPORTER = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "onnxscript"}[
+    keras.backend.backend()
+]
 pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="the other backends' ONNX exporters (tf2onnx, jax2onnx) are not installed here",
+    importlib.util.find_spec(EXPORTER) is None,
+    reason=f"{keras.backend.backend()}'s ONNX exporter ({EXPORTER}) is not installed",
 )
 
 LAYERS = {
@@ -43,10 +52,12 @@ print(json.dumps(session.run(None, {session.get_inputs()[0].name: x})[0].tolist(
 """
 
 
-def _exported_outputs(model, runner, array, tmp_path):
-    """Exports `model` to ONNX and runs `runner` (a script given the file
-    and `array` saved as .npy) in a fresh process; returns what it prints."""
+def _exported_outputs(model, example, runner, array, tmp_path):
+    """Calls `model` on `example`, exports it to ONNX and runs `runner` (a
+    script given the file and `array` saved as .npy) in a fresh process;
+    returns what it prints."""
     path = str(tmp_path / "model.onnx")
+    model(example)  # Keras exports a model that has been called
     model.export(path, format="onnx", verbose=False)
     np.save(tmp_path / "input.npy", array)
     result = subprocess.run([sys.executable, "-c", runner, path, str(tmp_path / "input.npy")],
@@ -65,7 +76,7 @@ def test_onnx_export_computes_what_predict_computes(name, tmp_path, rng):
         weight.assign(rng.uniform(-0.5, 0.5, size=weight.shape).astype("float32"))
     x = rng.normal(size=(3, 12, 5)).astype("float32")
     want = model.predict(x, verbose=0)
-    got = _exported_outputs(model, RUNTIME, x, tmp_path)
+    got = _exported_outputs(model, x, RUNTIME, x, tmp_path)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     # The layer itself still runs its fused recurrence outside tracing.
     assert model.layers[0].recurrence_path.startswith("fused")
@@ -101,7 +112,30 @@ def test_one_step_model_exported_to_onnx_streams_the_sequence(cell, tmp_path, rn
     ids = rng.integers(0, 20, size=(2, 7)).astype("int32")
     want = model.predict(ids, verbose=0)
     copy, sizes = step_model(model)
-    # Keras exports a model that has been called once.
-    copy.predict([ids[:, :1], *[np.zeros((2, size), "float32") for size in sizes]], verbose=0)
-    got = _exported_outputs(copy, STEPPER, ids, tmp_path)
+    first_step = [ids[:, :1], *[np.zeros((2, size), "float32") for size in sizes]]
+    got = _exported_outputs(copy, first_step, STEPPER, ids, tmp_path)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+RUN_LENGTHS = """
+import json, sys
+import numpy as np
+import onnxruntime
+session = onnxruntime.InferenceSession(sys.argv[1])
+x = np.load(sys.argv[2])
+name = session.get_inputs()[0].name
+print(json.dumps([session.run(None, {name: x[:, :t]})[0].tolist() for t in (3, 12, 20)]))
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch",
+                    reason="PyTorch's traced file holds the step loop unrolled over the traced length")
+def test_onnx_file_of_an_unknown_length_runs_every_length(tmp_path, rng):
+    """tf2onnx and jax2onnx keep the recurrence a loop over the sequence: a
+    file exported from `Input((None, 5))` after a call on 12 steps runs 3,
+    12 and 20 steps as `predict` does (1e-5, as above)."""
+    model = keras.Sequential([keras.Input((None, 5)), MILSTM(4), keras.layers.Dense(3)])
+    x = rng.normal(size=(2, 20, 5)).astype("float32")
+    got = _exported_outputs(model, x[:, :12], RUN_LENGTHS, x, tmp_path)
+    for i, t in enumerate((3, 12, 20)):
+        np.testing.assert_allclose(got[i], model.predict(x[:, :t], verbose=0), rtol=1e-5, atol=1e-5)

@@ -84,8 +84,12 @@ class TensorFlowInferenceOps(TensorFlowOps):
 def scan(fn, carry, elems, reverse=False):
     """`jax.lax.scan` as a graph `while_loop` with TensorArrays.
 
-    The first step (the last one if `reverse`) runs before the loop: its
-    outputs give the structure and dtypes of the stacked outputs.
+    Every step runs inside the loop, and the output TensorArrays are created
+    empty before it and written only in it: the pattern that exporters such
+    as tf2onnx turn into a loop over tensors (a first step written before
+    the loop leaves TensorList operations that ONNX cannot hold). One step
+    is traced before the loop for the structure and dtypes of the outputs
+    alone; in a graph nothing uses it and TensorFlow prunes it.
     """
     flat = tf.nest.flatten(elems)
     length = tf.shape(flat[0])[0]
@@ -98,9 +102,9 @@ def scan(fn, carry, elems, reverse=False):
         return tf.nest.pack_sequence_as(elems, [ta.read(t) for ta in inputs])
 
     first = length - 1 if reverse else 0
-    carry, y = fn(carry, element(first))
+    _, y = fn(carry, tf.nest.map_structure(lambda e: e[first], elems))
     outputs = [
-        tf.TensorArray(v.dtype, size=length, element_shape=v.shape).write(first, v)
+        tf.TensorArray(v.dtype, size=length, element_shape=v.shape)
         for v in tf.nest.flatten(y)
     ]
 
@@ -111,7 +115,7 @@ def scan(fn, carry, elems, reverse=False):
         return i + 1, carry, outputs
 
     _, carry, outputs = tf.while_loop(
-        lambda i, *_: i < length, body, (tf.constant(1), carry, outputs)
+        lambda i, *_: i < length, body, (tf.constant(0), carry, outputs)
     )
     return carry, tf.nest.pack_sequence_as(y, [ta.stack() for ta in outputs])
 
