@@ -107,7 +107,9 @@ def headline(record):
 
 def summary_table(records):
     rows = [[name, len(record["runs"]), converged_count(record),
-             f"{record['seconds'] / 60:.1f}", record["environment"]["backend"],
+             f"{record['seconds'] / 60:.1f}"
+             + (" (last process of several)" if record.get("resumed_runs") else ""),
+             record["environment"]["backend"],
              headline(record), verdict_line(record)]
             for name, record in _ordered(records)]
     return {"columns": ["experiment", "runs", "converged", "minutes", "backend", "finding",
