@@ -139,3 +139,54 @@ def test_onnx_file_of_an_unknown_length_runs_every_length(tmp_path, rng):
     got = _exported_outputs(model, x[:, :12], RUN_LENGTHS, x, tmp_path)
     for i, t in enumerate((3, 12, 20)):
         np.testing.assert_allclose(got[i], model.predict(x[:, :t], verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_interaction_layer_exported_to_onnx_computes_what_predict_computes(tmp_path, rng):
+    """`MultiplicativeInteraction` (hypernetwork form) between two inputs:
+    the file's output equals `predict` (float32, 1e-5 as above)."""
+    from keras_mi import MultiplicativeInteraction
+
+    x_in, z_in = keras.Input((6,)), keras.Input((4,))
+    model = keras.Model([x_in, z_in], MultiplicativeInteraction(3)([x_in, z_in]))
+    x = rng.normal(size=(2, 10)).astype("float32")
+    pair = [x[:, :6], x[:, 6:]]
+    runner = RUNTIME.replace(
+        "session.run(None, {session.get_inputs()[0].name: x})",
+        "session.run(None, dict(zip([i.name for i in session.get_inputs()], [x[:, :6], x[:, 6:]])))",
+    )
+    got = _exported_outputs(model, pair, runner, x, tmp_path)
+    np.testing.assert_allclose(got, model.predict(pair, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+SAVED_MODEL = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+loaded = tf.saved_model.load(sys.argv[1])  # held: its variables live with it
+x = np.load(sys.argv[2])
+print(json.dumps([np.asarray(loaded.serve(x[:, :t])).tolist() for t in (3, 12, 20)]))
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch",
+                    reason="Keras' tf_saved_model export of a PyTorch model is not tried here")
+def test_saved_model_of_an_unknown_length_runs_every_length(tmp_path, rng):
+    """`format="tf_saved_model"` (jax2tf with a symbolic length on JAX),
+    loaded by `tf.saved_model.load` in a fresh process: 3, 12 and 20 steps
+    as `predict` (1e-5, as above). On JAX the fused loop runs one step per
+    iteration under a symbolic length (its unrolled blocks need a known
+    one)."""
+    model = keras.Sequential([keras.Input((None, 5)), MILSTM(4), keras.layers.Dense(3)])
+    x = rng.normal(size=(2, 20, 5)).astype("float32")
+    model(x[:, :12])
+    path = str(tmp_path / "saved")
+    model.export(path, format="tf_saved_model", verbose=False)
+    np.save(tmp_path / "input.npy", x)
+    result = subprocess.run([sys.executable, "-c", SAVED_MODEL, path, str(tmp_path / "input.npy")],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    for i, t in enumerate((3, 12, 20)):
+        np.testing.assert_allclose(np.asarray(got[i], "float32"), model.predict(x[:, :t], verbose=0),
+                                   rtol=1e-5, atol=1e-5)

@@ -78,7 +78,12 @@ class JaxOps:
 
 
 def _scan(fn, carry, elems, reverse=False):
-    return jax.lax.scan(fn, carry, elems, reverse=reverse, unroll=UNROLL)
+    # A symbolic length (an export with an unknown sequence length, as
+    # `model.export` on `Input((None, ...))`) cannot be split into unrolled
+    # blocks: the loop then runs one step per iteration.
+    length = jax.tree_util.tree_leaves(elems)[0].shape[0]
+    unroll = UNROLL if isinstance(length, int) else 1
+    return jax.lax.scan(fn, carry, elems, reverse=reverse, unroll=unroll)
 
 
 @functools.lru_cache(maxsize=None)
