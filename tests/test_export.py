@@ -29,7 +29,7 @@ from keras_mi import MIGRU, MILSTM, MIRNN, MLSTM
 EXPORTER = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "onnxscript"}[
     keras.backend.backend()
 ]
-pytestmark = pytest.mark.skipif(
+needs_onnx_exporter = pytest.mark.skipif(
     importlib.util.find_spec(EXPORTER) is None,
     reason=f"{keras.backend.backend()}'s ONNX exporter ({EXPORTER}) is not installed",
 )
@@ -67,6 +67,7 @@ def _exported_outputs(model, example, runner, array, tmp_path):
     return np.asarray(json.loads(result.stdout.strip().splitlines()[-1]), dtype="float32")
 
 
+@needs_onnx_exporter
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_onnx_export_computes_what_predict_computes(name, tmp_path, rng):
     """Float32 on both sides, the same operations in another order:
@@ -99,6 +100,7 @@ print(json.dumps(np.stack(logits, axis=1).tolist()))
 """
 
 
+@needs_onnx_exporter
 @pytest.mark.parametrize("cell", ["milstm", "mlstm", "migru", "mirnn"])
 def test_one_step_model_exported_to_onnx_streams_the_sequence(cell, tmp_path, rng):
     """The streaming model (`keras_mi.models.step_model`: one step and the
@@ -128,6 +130,7 @@ print(json.dumps([session.run(None, {name: x[:, :t]})[0].tolist() for t in (3, 1
 """
 
 
+@needs_onnx_exporter
 @pytest.mark.skipif(keras.backend.backend() == "torch",
                     reason="PyTorch's traced file holds the step loop unrolled over the traced length")
 def test_onnx_file_of_an_unknown_length_runs_every_length(tmp_path, rng):
@@ -141,6 +144,7 @@ def test_onnx_file_of_an_unknown_length_runs_every_length(tmp_path, rng):
         np.testing.assert_allclose(got[i], model.predict(x[:, :t], verbose=0), rtol=1e-5, atol=1e-5)
 
 
+@needs_onnx_exporter
 def test_interaction_layer_exported_to_onnx_computes_what_predict_computes(tmp_path, rng):
     """`MultiplicativeInteraction` (hypernetwork form) between two inputs:
     the file's output equals `predict` (float32, 1e-5 as above)."""
