@@ -1,19 +1,22 @@
-"""The interaction benchmark at a tiny size: it writes its JSON, and the two
-contraction orders it times compute the same function."""
+"""The benchmarks at a tiny size: each writes its JSON; the two contraction
+orders the interaction benchmark times compute the same function; the
+deployment page's table is the one its JSON files give."""
 
 import importlib.util
 import json
 import pathlib
 
+import keras
 import numpy as np
+import pytest
 
 from tests.layers import helpers
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "interaction_speed.py"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("interaction_speed", SCRIPT)
+def _load(name="interaction_speed"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -43,3 +46,35 @@ def test_both_contraction_orders_give_the_same_outputs(rng):
     other.set_weights(layer_model.get_weights())
     np.testing.assert_allclose(helpers.to_numpy(layer_model([x, z])),
                                helpers.to_numpy(other([x, z])), rtol=1e-5, atol=1e-5)
+
+
+ONNX_EXPORTER = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "onnxscript"}
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec(ONNX_EXPORTER[keras.backend.backend()]) is None,
+    reason="this backend's ONNX exporter is not installed",
+)
+def test_export_latency_benchmark_writes_its_json(tmp_path):
+    """Both calls timed in both runtimes, and the file computes what Keras
+    computes (float32, the same operations in another order: 1e-5)."""
+    bench = _load("export_latency")
+    out = tmp_path / "export.json"
+    bench.main(["--units", "4", "--length", "5", "--rounds", "2", "--calls", "1",
+                "--output", str(out)])
+    record = json.loads(out.read_text())
+    assert [r["call"] for r in record["results"]] == ["sequence", "step"]
+    for result in record["results"]:
+        assert result["keras_predict_ms"] > 0 and result["onnxruntime_ms"] > 0
+        assert all(len(s) == 2 for s in result["samples_ms"].values())
+        assert result["largest_difference"] < 1e-5
+
+
+def test_deploy_page_table_is_the_one_its_json_files_give(tmp_path):
+    bench = _load("export_latency")
+    page = tmp_path / "deploy.md"
+    page.write_text((ROOT / "docs" / "deploy.md").read_text())
+    records = sorted(str(p) for p in (ROOT / "docs" / "benchmarks").glob("export_cpu_*.json"))
+    assert records, "no export latency JSON files in docs/benchmarks"
+    bench.write_page(str(page), records)
+    assert page.read_text() == (ROOT / "docs" / "deploy.md").read_text()
