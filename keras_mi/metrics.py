@@ -4,7 +4,7 @@ import math
 
 import keras
 
-from keras_mi.layers.validation import check_bool
+from keras_mi.validation import check_bool
 
 
 @keras.saving.register_keras_serializable(package="keras_mi")

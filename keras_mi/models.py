@@ -15,7 +15,7 @@ from keras_mi.layers import (
     MultiplicativeInteraction,
     TiedEmbedding,
 )
-from keras_mi.layers.validation import check_choice, check_positive_float, check_positive_int
+from keras_mi.validation import check_choice, check_positive_float, check_positive_int
 from keras_mi.metrics import BitsPerCharacter
 
 # The recurrent layer of each cell name; the additive baselines are Keras' own.

@@ -27,9 +27,9 @@ import numpy as np
 
 from keras_mi_command import quiet_tensorflow
 
+from keras_mi import validation
 from keras_mi.backend import value_and_gradients
 from keras_mi.callbacks.probe import Probe, find_recurrent_layer
-from keras_mi.layers import validation
 
 
 def _to_numpy(x):

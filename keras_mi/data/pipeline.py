@@ -15,7 +15,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_mi.layers.validation import check_positive_int, check_seed
+from keras_mi.validation import check_positive_int, check_seed
 
 
 

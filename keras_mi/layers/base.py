@@ -18,8 +18,8 @@ from keras.src import backend as keras_backend
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from keras_mi import backend as mi_backend
+from keras_mi import validation
 from keras_mi.backend import loops
-from keras_mi.layers import validation
 from keras_mi.ops import FIXED_COEFFICIENTS, INTEGRATION_MODES
 
 COEFFICIENTS = ("alpha", "beta1", "beta2")

@@ -3,7 +3,7 @@
 import keras
 from keras import initializers, ops
 
-from keras_mi.layers import validation
+from keras_mi import validation
 
 
 @keras.saving.register_keras_serializable(package="keras_mi")

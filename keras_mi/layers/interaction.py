@@ -22,7 +22,7 @@ forms are offered:
 import keras
 from keras import constraints, initializers, ops, regularizers
 
-from keras_mi.layers import validation
+from keras_mi import validation
 from keras_mi.ops import multiplicative_integration
 
 MODES = ("hypernetwork", "full", "diagonal", "scalar")

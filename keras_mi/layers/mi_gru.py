@@ -16,8 +16,9 @@ recurrent projection (`Uz = U h + b'`) as in `keras.layers.GRU`.
 import keras
 from keras import ops
 
+from keras_mi import validation
 from keras_mi.backend import Recurrence
-from keras_mi.layers import base, validation
+from keras_mi.layers import base
 from keras_mi.ops import multiplicative_integration, slice_coefficient
 
 

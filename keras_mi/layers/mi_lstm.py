@@ -17,8 +17,9 @@ import keras
 from keras import initializers, ops
 from keras.src import backend as keras_backend
 
+from keras_mi import validation
 from keras_mi.backend import Recurrence
-from keras_mi.layers import base, normalization, validation
+from keras_mi.layers import base, normalization
 from keras_mi.layers.normalization import NORMALIZATIONS, STATISTICS
 from keras_mi.ops import multiplicative_integration
 

@@ -18,7 +18,8 @@ the same function as every other MI term.
 import keras
 from keras import constraints, initializers, ops, regularizers
 
-from keras_mi.layers import base, validation
+from keras_mi import validation
+from keras_mi.layers import base
 from keras_mi.layers.mi_lstm import (
     NORMALIZATION_ARGS_DOC,
     LSTMFamilySequence,

@@ -1,5 +1,6 @@
-"""Argument checks shared by the layers: errors name the argument, the value
-received and what is accepted, in Keras' own wording."""
+"""Argument checks shared by the package (layers, data, models, monitors):
+errors name the argument, the value received and what is accepted, in
+Keras' own wording."""
 
 import math
 from numbers import Integral, Real
