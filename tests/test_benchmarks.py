@@ -6,11 +6,10 @@ import importlib.util
 import json
 import pathlib
 
-import keras
 import numpy as np
-import pytest
 
 from tests.layers import helpers
+from tests.test_export import needs_onnx_exporter
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -48,13 +47,7 @@ def test_both_contraction_orders_give_the_same_outputs(rng):
                                helpers.to_numpy(other([x, z])), rtol=1e-5, atol=1e-5)
 
 
-ONNX_EXPORTER = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "onnxscript"}
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec(ONNX_EXPORTER[keras.backend.backend()]) is None,
-    reason="this backend's ONNX exporter is not installed",
-)
+@needs_onnx_exporter
 def test_export_latency_benchmark_writes_its_json(tmp_path):
     """Both calls timed in both runtimes, and the file computes what Keras
     computes (float32, the same operations in another order: 1e-5)."""
