@@ -16,7 +16,7 @@ say "installing torch==2.13.0 (the CPU build; about 200 MB the first time)"
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 # setuptools warns on every editable build that a folder named like the
 # package may shadow it (it is this checkout, on purpose): not shown.
-say "installing keras-mi with TensorFlow, JAX, the test tools and ONNX Runtime (about a minute the first time)"
+say "installing keras-mi with TensorFlow, JAX, the test tools and the export runtimes (ONNX Runtime, OpenVINO, LiteRT; about a minute the first time)"
 PYTHONWARNINGS="ignore::UserWarning" \
   .venv/bin/python -m pip install --quiet -e ".[jax,torch,dev,export]"
 say "done: $(.venv/bin/python -c 'import keras, keras_mi; print("keras", keras.__version__, "/ keras-mi", keras_mi.__version__)' 2>/dev/null | tail -n 1)"

@@ -10,7 +10,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from keras_mi.backend import recurrence
 
@@ -89,18 +88,24 @@ def _scan(fn, carry, elems, reverse=False):
 @functools.lru_cache(maxsize=None)
 def _fused(spec):
     """The differentiable recurrence of `spec`, `(xs, states, w, keep) ->
-    (h_sequence, *final_states)`."""
+    (h_sequence, *final_states)`, where `keep` is the mask as 0.0/1.0 floats
+    (its zero cotangent is then an array like it, which a symbolic batch
+    size, as in an export, allows; a boolean's `float0` zeros need a
+    concrete shape)."""
+
+    def mask(keep):
+        return None if keep is None else keep > 0
 
     @jax.custom_vjp
     def fused(xs, states, w, keep):
         finals, h_sequence = recurrence.forward_pass(
-            JaxOps, _scan, spec, w, xs, states, keep, save=False
+            JaxOps, _scan, spec, w, xs, states, mask(keep), save=False
         )
         return (h_sequence, *finals)
 
     def forward(xs, states, w, keep):
         finals, residuals = recurrence.forward_pass(
-            JaxOps, _scan, spec, w, xs, states, keep, save=True
+            JaxOps, _scan, spec, w, xs, states, mask(keep), save=True
         )
         outputs = (residuals[0][0], *finals)
         return outputs, (xs, states, w, keep, residuals)
@@ -109,10 +114,10 @@ def _fused(spec):
         xs, states, w, keep, residuals = saved
         d_h, d_final = cotangents[0], cotangents[1:]
         d_xs, d_states, d_w = recurrence.backward_pass(
-            JaxOps, _scan, spec, w, xs, states, keep, residuals, d_h, d_final
+            JaxOps, _scan, spec, w, xs, states, mask(keep), residuals, d_h, d_final
         )
         d_w = {name: d_w.get(name, jnp.zeros_like(value)) for name, value in w.items()}
-        d_keep = None if keep is None else np.zeros(keep.shape, jax.dtypes.float0)
+        d_keep = None if keep is None else jnp.zeros_like(keep)
         return d_xs, tuple(d_states), d_w, d_keep
 
     fused.defvjp(forward, backward)
@@ -121,4 +126,6 @@ def _fused(spec):
 
 def fused_recurrence(spec, xs, states, w, keep=None):
     """Runs `spec` over the sequences `xs`; see `keras_mi.backend`."""
+    if keep is not None:
+        keep = keep.astype(jnp.float32)
     return _fused(spec)(dict(xs), tuple(states), dict(w), keep)

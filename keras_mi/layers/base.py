@@ -487,6 +487,13 @@ class MISequenceBase(keras.layers.RNN):
                 sequences, initial_state, mask, training=training
             )
         cell = self.cell
+        if self.go_backwards:
+            # Reversed here rather than by Keras' loop, which on PyTorch under
+            # TorchScript tracing takes the traced length (a tensor) for
+            # per-sequence lengths and reduces over it: a `max` of a scalar
+            # that ONNX Runtime and OpenVINO refuse. Same order of outputs.
+            sequences = ops.flip(sequences, axis=1)
+            mask = None if mask is None else ops.flip(mask, axis=1)
         # The loop runs time-major: transposing the inputs (few features)
         # before the projection is cheaper than transposing its result.
         terms = cell.project_inputs(
@@ -504,7 +511,7 @@ class MISequenceBase(keras.layers.RNN):
             step,
             terms,
             list(initial_state),
-            go_backwards=self.go_backwards,
+            go_backwards=False,
             mask=None if mask is None else ops.transpose(mask, (1, 0)),
             unroll=self.unroll,
             input_length=sequences.shape[1],

@@ -254,26 +254,27 @@ class MultiplicativeInteraction(keras.layers.Layer):
             # Appendix B of Jayakumar et al.: the context generates one weight
             # matrix per example, z^T W (shape (..., n, k)), applied to x.
             # Computed as the same sum in the other order: the outer product
-            # z x^T (..., m, n), flattened, times W as an (m * n, k) matrix:
-            # one matrix product, without a (..., n, k) tensor per example
-            # (benchmarks/interaction_speed.py: a train step 1.1-1.7x faster
-            # on JAX and PyTorch, 20-90x on TensorFlow, whose einsum over
-            # `...` was the slow part).
+            # z x^T (..., m, n), its last two axes merged, times W as an
+            # (m * n, k) matrix: one matrix product, without a (..., n, k)
+            # tensor per example (benchmarks/interaction_speed.py: a train
+            # step 1.1-1.7x faster on JAX and PyTorch, 20-90x on TensorFlow,
+            # whose einsum over `...` was the slow part). The leading axes
+            # are kept, not merged into -1: exporters such as jax2onnx cannot
+            # reshape a symbolic batch or length into another axis, and
+            # OpenVINO has no `tensordot`.
             # In float32 under a float16 policy: the contraction sums m * n
             # products per output (float16 accumulates them poorly), and
             # TensorFlow's oneDNN float16 einsum returned wrong rows on a CPU
             # with AVX512-FP16 (TF 2.21).
             wide = "float32" if self.compute_dtype == "float16" else self.compute_dtype
-            m, n, k = self.interaction_kernel.shape
             outer = ops.expand_dims(ops.cast(z, wide), -1) * ops.expand_dims(
                 ops.cast(x, wide), -2
             )
-            leading = ops.shape(outer)[:-2]
+            m, n, k = self.interaction_kernel.shape
             product = ops.matmul(
-                ops.reshape(outer, (-1, m * n)),
+                ops.reshape(outer, (*ops.shape(outer)[:-2], m * n)),
                 ops.reshape(ops.cast(self.interaction_kernel, wide), (m * n, k)),
             )
-            product = ops.reshape(product, (*leading, k))
             output = ops.cast(product, self.compute_dtype) + vx + cz
         else:
             scale = ops.matmul(z, self.scale_kernel) + self.scale_bias
