@@ -46,3 +46,18 @@ def pytest_report_header(config):
 @pytest.fixture
 def tiny_corpus(tmp_path):
     return write_tiny_corpus(tmp_path)
+
+
+# The files that take minutes, longest first: a module fixture that runs
+# every paper experiment, a distributed training in a subprocess, training
+# runs killed and resumed, the command's runs, the exports. pytest-xdist's
+# `--dist loadfile` hands files to its workers in collection order, so these
+# start first, on different workers, and the many short files fill in
+# around them; collected last, one of them could run alone at the end.
+SLOW_FILES = ("test_paper_experiments.py", "test_distribution.py", "test_run_files.py",
+              "test_cli.py", "test_export.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))

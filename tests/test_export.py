@@ -33,7 +33,7 @@ import pytest
 from keras_mi import MIGRU, MILSTM, MIRNN, MLSTM, MultiplicativeInteraction
 
 BACKEND = keras.backend.backend()
-BATCH, LENGTH, FEATURES, VOCABULARY = 3, 12, 5, 11
+BATCH, LENGTH, FEATURES, VOCABULARY = 3, 6, 5, 11
 
 
 def _installed(module):
@@ -48,8 +48,8 @@ needs_onnx_exporter = pytest.mark.skipif(
 
 
 def every_form_model(rng, leave_out=()):
-    """A model of two inputs, float sequences (batch, 12, 5) and int ids
-    (batch, 12), with one output per layer form (but those in `leave_out`),
+    """A model of two inputs, float sequences (batch, 6, 5) and int ids
+    (batch, 6), with one output per layer form (but those in `leave_out`),
     and random weights (the batch-norm variances positive). Returns the
     model and the names of its outputs."""
     from keras_mi.models import multiplicative_embedding_model
@@ -57,21 +57,18 @@ def every_form_model(rng, leave_out=()):
     x = keras.Input((LENGTH, FEATURES), name="sequences")
     ids = keras.Input((LENGTH,), dtype="int32", name="ids")
     forms = {
-        "MILSTM": lambda: MILSTM(4)(x),
+        "MILSTM with its states": lambda: keras.layers.Concatenate()(
+            MILSTM(4, return_state=True)(x)),
         "MILSTM simple, sequences": lambda: MILSTM(
             4, integration="simple", return_sequences=True)(x),
         "MIGRU additive": lambda: MIGRU(4, integration="additive")(x),
         "MILSTM batch norm": lambda: MILSTM(4, normalization="batch")(x),
         "MILSTM layer norm": lambda: MILSTM(4, normalization="layer")(x),
-        "MIGRU": lambda: MIGRU(4)(x),
-        "MIRNN backwards": lambda: MIRNN(4, go_backwards=True)(x),
         "MLSTM": lambda: MLSTM(4)(x),
         "MIGRU masked": lambda: MIGRU(4)(keras.layers.Masking()(x)),
-        "MILSTM states": lambda: keras.layers.Concatenate()(
-            MILSTM(4, return_state=True)(x)),
         "Bidirectional MIGRU": lambda: keras.layers.Bidirectional(MIGRU(4))(x),
-        "MultiplicativeInteraction": lambda: MultiplicativeInteraction(3)(
-            [keras.layers.Flatten()(x), MIRNN(4)(x)]),
+        "MultiplicativeInteraction of x and a backwards MIRNN": lambda: MultiplicativeInteraction(
+            3)([keras.layers.Flatten()(x), MIRNN(4, go_backwards=True)(x)]),
         "multiplicative embeddings": lambda: multiplicative_embedding_model(
             units=6, embedding_dim=4, context_units=3, vocabulary_size=VOCABULARY)(ids),
     }
@@ -87,7 +84,7 @@ def every_form_model(rng, leave_out=()):
 
 def every_form_inputs(rng):
     x = rng.normal(size=(BATCH, LENGTH, FEATURES)).astype("float32")
-    x[0, 8:] = 0.0  # masked by the Masking layer
+    x[0, 4:] = 0.0  # masked by the Masking layer
     ids = rng.integers(0, VOCABULARY, size=(BATCH, LENGTH)).astype("int32")
     return [x, ids]
 
@@ -225,7 +222,7 @@ def test_every_layer_form_exported_computes_what_predict_computes(format, tmp_pa
         pytest.skip(f"{format} on {BACKEND} needs {', '.join(missing)}, not installed")
     not_held = NOT_HELD.get((BACKEND, format), ())
     model, names = every_form_model(rng, leave_out=not_held)
-    assert len(names) == 13 - len(not_held)
+    assert len(names) == 10 - len(not_held)
     inputs = every_form_inputs(rng)
     want = model.predict(inputs, verbose=0)
     got = exported_outputs(model, inputs, tmp_path, format)
@@ -233,8 +230,9 @@ def test_every_layer_form_exported_computes_what_predict_computes(format, tmp_pa
     for name, g, w in zip(names, got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5, err_msg=name)
     # Outside tracing, the layers still run their fused recurrence.
-    first = next(layer for layer in model.layers if isinstance(layer, MILSTM))
-    assert first.recurrence_path.startswith("fused")
+    fused = [layer for layer in model.layers if isinstance(layer, (MILSTM, MLSTM, MIGRU))
+             and getattr(layer.cell, "normalization", None) is None]
+    assert fused and all(layer.recurrence_path.startswith("fused") for layer in fused)
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow" or not _installed("openvino"),
@@ -246,6 +244,29 @@ def test_openvino_refuses_on_tensorflow_only_what_it_refuses_for_keras_lstm(tmp_
     model(np.zeros((1, LENGTH, FEATURES), "float32"))
     with pytest.raises(Exception, match="TensorList"):
         model.export(str(tmp_path / "lstm.xml"), format="openvino", verbose=False)
+
+
+@pytest.mark.parametrize("format", [f for f in FORMATS if f != "onnx"])
+def test_one_step_model_exported_computes_what_predict_computes(format, tmp_path, rng):
+    """The streaming model of an MI-LSTM language model (ids of one step and
+    the two states in; the logits and the new states out), exported in each
+    format but ONNX (whose file the next test streams over a whole
+    sequence): one step from random states equals `predict` (1e-5, as
+    above)."""
+    from keras_mi.models import char_language_model, step_model
+
+    missing = [m for m in NEEDS[BACKEND, format] if not _installed(m)]
+    if missing:
+        pytest.skip(f"{format} on {BACKEND} needs {', '.join(missing)}, not installed")
+    copy, sizes = step_model(char_language_model(
+        "milstm", units=4, embedding_dim=3, vocabulary_size=VOCABULARY))
+    inputs = [rng.integers(0, VOCABULARY, size=(BATCH, 1)).astype("int32"),
+              *[rng.normal(size=(BATCH, size)).astype("float32") for size in sizes]]
+    want = copy.predict(inputs, verbose=0)
+    got = exported_outputs(copy, inputs, tmp_path, format)
+    assert len(got) == len(want) == 3
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
 
 
 STEPPER = """
@@ -320,3 +341,26 @@ def test_file_of_an_unknown_length_runs_every_length(format, tmp_path, rng):
     for i, t in enumerate((3, 12, 20)):
         np.testing.assert_allclose(got[i], model.predict(ids[:, :t], verbose=0),
                                    rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "torch",
+                    reason="only PyTorch's tracers cannot record the fused recurrence")
+def test_recurrence_path_says_which_loop_an_export_traces():
+    """Under TorchScript tracing (Keras' ONNX and OpenVINO exports on
+    PyTorch) a layer runs its step loop, and says so; outside, the fused
+    recurrence again."""
+    import torch
+
+    layer = MILSTM(4)
+    layer(np.zeros((2, 3, 5), "float32"))
+    for weight in layer.weights:  # tracing keeps weights as constants
+        weight.value.requires_grad_(False)
+    seen = []
+
+    def traced(x):
+        seen.append(layer.recurrence_path)
+        return layer(x)
+
+    torch.jit.trace(traced, torch.zeros(2, 3, 5), check_trace=False)
+    assert seen == ["hoisted loop"]
+    assert layer.recurrence_path.startswith("fused")

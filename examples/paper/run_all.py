@@ -30,15 +30,17 @@ TEXT = {"table1_init_scale", "table1_paper_lr", "fig1a_gradient_norms", "fig1bcd
 CONVERGED = {"table1_init_scale", "table1_paper_lr", "fig1a_gradient_norms", "fig1bcd_tanh_rnns",
              "lstm_family", "multiplicative_embeddings"}
 # Seconds-long versions, for the tests: every code path, nothing learnt
-# (two seeds where the tests check error bars, one elsewhere).
+# (two seeds where the tests check error bars, one elsewhere; two settings
+# in the coefficient search).
 _TINY_TEXT = ["--steps", "4", "--units", "8", "--sequence-length", "12", "--batch-size", "4",
               "--evaluations", "2", "--validation-windows", "8", "--test-windows", "8"]
 _TINY_PROTOCOL = ["--steps", "4", "--eval-every", "2", "--convergence-window", "2", "--units", "8",
                   "--sequence-length", "12", "--batch-size", "4", "--validation-windows", "8",
                   "--test-windows", "8"]
 TINY = {
-    "table1_init_scale": _TINY_PROTOCOL + ["--seeds", "2", "--scales", "0.02,0.6",
-                                           "--search-steps", "2"],
+    "table1_init_scale": _TINY_PROTOCOL + ["--seeds", "1", "--scales", "0.02,0.6",
+                                           "--search-steps", "2",
+                                           "--search-grid", "1,0.5,0.5;2,1,1"],
     # One seed where the tests read no spread over seeds (the verdicts'
     # arithmetic over seeds is tested in test_paper_verdicts.py).
     "table1_paper_lr": _TINY_PROTOCOL + ["--seeds", "1", "--coefficients", "2,0.5,0.5"],

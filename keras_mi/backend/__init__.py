@@ -19,6 +19,7 @@ __all__ = [
     "ACTIVATIONS",
     "Recurrence",
     "fused_recurrence",
+    "fused_unavailable_reason",
     "masked_outputs_start_at_zero",
     "value_and_gradients",
 ]
@@ -30,6 +31,20 @@ def masked_outputs_start_at_zero():
     `h_0` on JAX (its loop repeats the previous state). The fused
     recurrence does the same as the backend's loop, to give its numbers."""
     return keras.backend.backend() in ("tensorflow", "torch")
+
+
+def fused_unavailable_reason():
+    """Why the current backend, in its current mode, cannot run the fused
+    recurrence (`None` if it can): on PyTorch, tracing by `torch.compile`,
+    `torch.export` or TorchScript, as Keras' exports do."""
+    name = keras.backend.backend()
+    if name not in FUSED_BACKENDS:
+        return f"no fused recurrence for backend {name!r}"
+    if name == "torch":
+        from keras_mi.backend import torch_recurrence
+
+        return torch_recurrence.unavailable_reason()
+    return None
 
 
 def fused_recurrence(spec, xs, states, w, keep=None):

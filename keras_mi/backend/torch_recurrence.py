@@ -469,21 +469,28 @@ def _unpack(spec, x_names, w_names, tensors):
     return xs, states, w
 
 
+def unavailable_reason():
+    """Why the fused recurrence cannot run in the current mode (`None` if it
+    can): it runs eagerly, and tracers cannot record its C++ loops."""
+    if hasattr(torch, "compiler") and torch.compiler.is_compiling():
+        # Also torch.export (Keras' format="torch" and "litert").
+        return ("the fused recurrence runs eagerly; under torch.compile and "
+                "torch.export the step loop is traced instead")
+    if torch.jit.is_tracing():
+        # TorchScript tracing (Keras' format="onnx" and "openvino") cannot
+        # record the C++ loops or the autograd.Function: the step loop
+        # traces into plain ops.
+        return ("the fused recurrence runs eagerly; under TorchScript tracing "
+                "(torch.onnx.export, OpenVINO's converter) the step loop is "
+                "traced instead")
+    return None
+
+
 def fused_recurrence(spec, xs, states, w, keep=None):
     """Runs `spec` over the sequences `xs`; see `keras_mi.backend`."""
-    if hasattr(torch, "compiler") and torch.compiler.is_compiling():
-        raise NotImplementedError(
-            "the fused recurrence runs eagerly; under torch.compile the loop "
-            "is left to the compiler"
-        )
-    if torch.jit.is_tracing():
-        # TorchScript tracing (torch.onnx.export without dynamo, as Keras'
-        # ONNX export uses for a dynamic batch) cannot record the C++ loops
-        # or the autograd.Function: the step loop traces into plain ops.
-        raise NotImplementedError(
-            "the fused recurrence runs eagerly; under TorchScript tracing "
-            "(torch.onnx.export) the step loop is traced instead"
-        )
+    reason = unavailable_reason()
+    if reason is not None:
+        raise NotImplementedError(reason)
     tensors = [*xs.values(), *states, *w.values()]
     if not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
         kernels = _kernels_for(spec, xs, tensors)

@@ -338,8 +338,9 @@ class MISequenceBase(keras.layers.RNN):
     a step loop with the same numbers (`fused_fallback_reason` says why,
     `recurrence_path` which loop runs): `use_fused=False`, `unroll=True`,
     activations other than tanh, sigmoid, relu and linear, recurrent batch
-    or layer normalization, and tracing by `torch.compile` (there the
-    compiler takes the step loop).
+    or layer normalization, and on PyTorch tracing by `torch.compile`,
+    `torch.export` or TorchScript, as Keras' exports do (there the tracer
+    records the step loop, which exporters understand).
 
     The step loop has two forms. With `hoist_inputs=True` the cell's
     `project_inputs` runs once on the whole sequence (one matmul for all
@@ -433,8 +434,9 @@ class MISequenceBase(keras.layers.RNN):
             return "use_fused=False"
         if self.unroll:
             return "unroll=True asks for the unrolled step loop"
-        if keras.backend.backend() not in mi_backend.FUSED_BACKENDS:
-            return f"no fused recurrence on backend {keras.backend.backend()!r}"
+        reason = mi_backend.fused_unavailable_reason()
+        if reason is not None:
+            return reason
         try:
             self.cell.fused_recurrence()
         except NotImplementedError as error:
@@ -448,7 +450,9 @@ class MISequenceBase(keras.layers.RNN):
         with or without the input projection computed before it). On
         PyTorch, `"fused"` is the C++ loops; where they cannot run (no
         compiler, another dtype or activation), `"fused (eager PyTorch
-        loops)"`: the same op and numbers, slower."""
+        loops)"`: the same op and numbers, slower. Asked while an export or
+        `torch.compile` traces the layer on PyTorch, it names the step loop
+        that the tracer records."""
         if self.fused_fallback_reason is None:
             if keras.backend.backend() == "torch":
                 from keras_mi.backend import torch_recurrence
