@@ -1,5 +1,6 @@
-"""Latency of an MI language model exported to ONNX and run by ONNX Runtime,
-against Keras' `predict_on_batch` of the same model on this CPU.
+"""Latency of an MI language model exported by Keras' `model.export` and
+run by each format's own runtime, against Keras' `predict_on_batch` of the
+same model on this CPU.
 
 Two calls a deployed character model makes, batch 1:
 
@@ -8,11 +9,16 @@ Two calls a deployed character model makes, batch 1:
   one character and the states in, the logits and the new states out), as
   in generation one character at a time.
 
+The formats timed on each backend (those of docs/deploy.md whose runtime is
+installed): ONNX (ONNX Runtime) everywhere; OpenVINO (its CPU runtime, in
+float32) on TensorFlow and PyTorch; LiteRT with builtin operations only
+(ai-edge-litert's interpreter) on TensorFlow; `torch.export` on PyTorch.
+
 The model is `keras_mi.models.char_language_model("milstm")` (128 units, an
-embedding of 32, 64 symbols). Keras and ONNX Runtime run in interleaved
+embedding of 32, 64 symbols). Keras and the runtimes run in interleaved
 rounds (shuffled order in each round); each time is the median over rounds
 of the mean over `--calls` calls. Each result also holds the largest
-difference between the file's outputs and `predict`'s.
+difference between the file's logits and `predict`'s.
 
     KERAS_BACKEND=tensorflow .venv/bin/python benchmarks/export_latency.py \\
         --output docs/benchmarks/export_cpu_tensorflow.json
@@ -43,12 +49,82 @@ def _time(fn, calls):
     return 1000 * (time.perf_counter() - start) / calls
 
 
-def _session(model, example, path):
-    import onnxruntime
+# Formats timed per backend, and the module each needs.
+FORMATS = {
+    "tensorflow": ("onnx", "openvino", "litert"),
+    "jax": ("onnx",),
+    "torch": ("onnx", "openvino", "torch"),
+}
+NEEDS = {"onnx": "onnxruntime", "openvino": "openvino", "litert": "ai_edge_litert",
+         "torch": "torch"}
+RUNTIME = {"onnx": "ONNX Runtime", "openvino": "OpenVINO", "litert": "LiteRT",
+           "torch": "torch.export"}
+SUFFIX = {"onnx": ".onnx", "openvino": ".xml", "litert": ".tflite", "torch": ".pt2"}
 
+
+def _options(model, format, backend):
+    """What the format needs beyond `model.export(path, format=...)` (see
+    docs/deploy.md): a fixed batch of 1 for LiteRT and torch.export, and
+    LiteRT's builtin operations only."""
+    import keras
+
+    specs = [keras.InputSpec(shape=(1, *i.shape[1:]), dtype=i.dtype) for i in model.inputs]
+    signature = [specs] if len(specs) > 1 else specs
+    if format == "litert":
+        import tensorflow as tf
+
+        return {"input_signature": signature,
+                "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
+    if format == "torch":
+        return {"input_signature": signature}
+    return {}
+
+
+def _runner(model, example, path, format, backend):
+    """Exports `model` (called once on `example`) in `format` and returns a
+    function of the inputs that runs the file and returns its outputs."""
     model(example)  # Keras exports a model that has been called
-    model.export(path, format="onnx", verbose=False)
-    return onnxruntime.InferenceSession(path)
+    model.export(path + SUFFIX[format], format=format, verbose=False,
+                 **_options(model, format, backend))
+    path += SUFFIX[format]
+    if format == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(path)
+        names = [i.name for i in session.get_inputs()]
+        return lambda inputs: session.run(None, dict(zip(names, inputs)))
+    if format == "openvino":
+        import openvino
+
+        compiled = openvino.Core().compile_model(
+            path, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        return lambda inputs: list(compiled(inputs).values())
+    if format == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+
+        runner = Interpreter(path).get_signature_runner()
+        names = sorted(runner.get_input_details(), key=lambda n: (len(n), n))
+        return lambda inputs: list(runner(**dict(zip(names, inputs))).values())
+    import torch
+
+    module = torch.export.load(path).module()
+
+    def run(inputs):
+        tensors = [torch.from_numpy(a) for a in inputs]
+        outputs = module(tensors if len(tensors) > 1 else tensors[0])
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return [o.detach().numpy() for o in outputs]
+
+    return run
+
+
+def _logits_difference(got, want):
+    """The largest difference between `want` (Keras' logits) and the output
+    of the same shape among `got` (runtimes order their outputs their own
+    way)."""
+    want = np.asarray(want)
+    same = [np.asarray(g) for g in got if np.asarray(g).shape == want.shape]
+    return float(min(np.max(np.abs(g - want)) for g in same))
 
 
 def _at_length(model, length):
@@ -62,11 +138,16 @@ def _at_length(model, length):
 
 
 def measure(units=128, embedding_dim=32, vocabulary_size=64, length=100, rounds=7, calls=10,
-            seed=0):
+            seed=0, formats=None):
+    import importlib.util
+
     import keras
 
     from keras_mi.models import char_language_model, step_model
 
+    backend = keras.backend.backend()
+    formats = [f for f in (formats or FORMATS[backend])
+               if importlib.util.find_spec(NEEDS[f]) is not None]
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     model = char_language_model("milstm", units=units, embedding_dim=embedding_dim,
@@ -79,31 +160,24 @@ def measure(units=128, embedding_dim=32, vocabulary_size=64, length=100, rounds=
     ids = rng.integers(0, vocabulary_size, size=(1, length)).astype("int32")
     step_inputs = [ids[:, :1], *[rng.normal(size=(1, s)).astype("float32") for s in sizes]]
     folder = tempfile.mkdtemp(prefix="export_latency_")
-    sessions = {
-        "sequence": _session(model, ids, os.path.join(folder, "sequence.onnx")),
-        "step": _session(stepper, step_inputs, os.path.join(folder, "step.onnx")),
-    }
-    feeds = {
-        "sequence": {sessions["sequence"].get_inputs()[0].name: ids},
-        "step": dict(zip([i.name for i in sessions["step"].get_inputs()], step_inputs)),
-    }
-    keras_inputs = {"sequence": ids, "step": step_inputs}
     keras_models = {"sequence": model, "step": stepper}
+    inputs = {"sequence": [ids], "step": step_inputs}
     calls_of = {
-        (what, runtime): (
-            (lambda w=what: keras_models[w].predict_on_batch(keras_inputs[w]))
-            if runtime == "keras"
-            else (lambda w=what: sessions[w].run(None, feeds[w]))
-        )
-        for what in sessions for runtime in ("keras", "onnxruntime")
+        (what, "keras"): (lambda w=what: keras_models[w].predict_on_batch(
+            inputs[w] if w == "step" else inputs[w][0]))
+        for what in keras_models
     }
+    for format in formats:
+        for what, keras_model in keras_models.items():
+            run = _runner(keras_model, inputs[what] if what == "step" else inputs[what][0],
+                          os.path.join(folder, f"{what}_{format}"), format, backend)
+            calls_of[(what, format)] = lambda run=run, w=what: run(inputs[w])
     differences = {}
-    for what in sessions:
-        want = calls_of[(what, "keras")]()
-        want = want if isinstance(want, (list, tuple)) else [want]
-        got = calls_of[(what, "onnxruntime")]()
-        differences[what] = float(max(np.max(np.abs(np.asarray(g) - np.asarray(w)))
-                                      for g, w in zip(got, want)))
+    for (what, runtime), fn in calls_of.items():
+        if runtime != "keras":
+            want = calls_of[(what, "keras")]()
+            want = want[0] if isinstance(want, (list, tuple)) else want
+            differences[(what, runtime)] = _logits_difference(fn(), want)
     for fn in calls_of.values():  # warm-up
         fn()
     samples = {key: [] for key in calls_of}
@@ -113,21 +187,28 @@ def measure(units=128, embedding_dim=32, vocabulary_size=64, length=100, rounds=
         for key in order:
             samples[key].append(_time(calls_of[key], calls))
     results = []
-    for what in sessions:
-        keras_ms = statistics.median(samples[(what, "keras")])
-        onnx_ms = statistics.median(samples[(what, "onnxruntime")])
-        results.append({
-            "call": what,
-            "keras_predict_ms": keras_ms,
-            "onnxruntime_ms": onnx_ms,
-            "onnxruntime_over_keras": onnx_ms / keras_ms,
-            "largest_difference": differences[what],
-            "samples_ms": {runtime: samples[(what, runtime)] for runtime in ("keras", "onnxruntime")},
-        })
+    for format in formats:
+        for what in keras_models:
+            keras_ms = statistics.median(samples[(what, "keras")])
+            runtime_ms = statistics.median(samples[(what, format)])
+            results.append({
+                "call": what,
+                "format": format,
+                "keras_predict_ms": keras_ms,
+                "runtime_ms": runtime_ms,
+                "runtime_over_keras": runtime_ms / keras_ms,
+                "largest_difference": differences[(what, format)],
+                "samples_ms": {"keras": samples[(what, "keras")],
+                               format: samples[(what, format)]},
+            })
+    versions = {}
+    for format in formats:
+        module = __import__(NEEDS[format].split(".")[0])
+        versions[NEEDS[format]] = getattr(module, "__version__", "unknown")
     return {
-        "backend": keras.backend.backend(),
+        "backend": backend,
         "keras": keras.__version__,
-        "onnxruntime": __import__("onnxruntime").__version__,
+        "runtimes": versions,
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "settings": {"units": units, "embedding_dim": embedding_dim,
@@ -139,17 +220,18 @@ def measure(units=128, embedding_dim=32, vocabulary_size=64, length=100, rounds=
 
 def table(records):
     """The Markdown table of `records` (one per backend)."""
-    lines = ["| backend | call | Keras `predict_on_batch` | ONNX Runtime | ONNX Runtime / Keras "
-             "| largest difference |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| backend | format (runtime) | call | Keras `predict_on_batch` | runtime "
+             "| runtime / Keras | largest difference |",
+             "|---|---|---|---|---|---|---|"]
     for record in sorted(records, key=lambda r: r["backend"]):
         length = record["settings"]["length"]
         for result in record["results"]:
             call = f"{length}-step sequence" if result["call"] == "sequence" else "one step"
+            format = result["format"]
             lines.append(
-                f"| {record['backend']} | {call} | {result['keras_predict_ms']:.2f} ms "
-                f"| {result['onnxruntime_ms']:.2f} ms | {result['onnxruntime_over_keras']:.2f}x "
-                f"| {result['largest_difference']:.1e} |")
+                f"| {record['backend']} | `{format}` ({RUNTIME[format]}) | {call} "
+                f"| {result['keras_predict_ms']:.2f} ms | {result['runtime_ms']:.2f} ms "
+                f"| {result['runtime_over_keras']:.2f}x | {result['largest_difference']:.1e} |")
     return "\n".join(lines)
 
 
@@ -175,6 +257,8 @@ def main(argv=None):
     parser.add_argument("--length", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=10)
+    parser.add_argument("--formats", default=None,
+                        help="comma-separated formats (default: the backend's, where installed)")
     parser.add_argument("--page", default=None,
                         help="rewrite this page's generated table from the JSON files given")
     parser.add_argument("records", nargs="*", help="with --page: the JSON files (globs allowed)")
@@ -184,12 +268,13 @@ def main(argv=None):
         write_page(args.page, paths)
         print(f"{args.page}: table from {len(paths)} files")
         return 0
-    record = measure(units=args.units, length=args.length, rounds=args.rounds, calls=args.calls)
+    record = measure(units=args.units, length=args.length, rounds=args.rounds, calls=args.calls,
+                     formats=args.formats.split(",") if args.formats else None)
     for result in record["results"]:
-        print(f"{record['backend']} {result['call']}: Keras {result['keras_predict_ms']:.2f} ms, "
-              f"ONNX Runtime {result['onnxruntime_ms']:.2f} ms "
-              f"({result['onnxruntime_over_keras']:.2f}x), difference "
-              f"{result['largest_difference']:.1e}")
+        print(f"{record['backend']} {result['format']} {result['call']}: Keras "
+              f"{result['keras_predict_ms']:.2f} ms, {RUNTIME[result['format']]} "
+              f"{result['runtime_ms']:.2f} ms ({result['runtime_over_keras']:.2f}x), "
+              f"difference {result['largest_difference']:.1e}")
     if args.output:
         with open(args.output, "w") as handle:
             json.dump(record, handle, indent=1)

@@ -49,18 +49,23 @@ def test_both_contraction_orders_give_the_same_outputs(rng):
 
 @needs_onnx_exporter
 def test_export_latency_benchmark_writes_its_json(tmp_path):
-    """Both calls timed in both runtimes, and the file computes what Keras
-    computes (float32, the same operations in another order: 1e-5)."""
+    """Both calls timed in Keras and in each format's runtime installed
+    here, and each file computes the logits Keras computes (float32, the
+    same operations in another order: 1e-5)."""
     bench = _load("export_latency")
     out = tmp_path / "export.json"
     bench.main(["--units", "4", "--length", "5", "--rounds", "2", "--calls", "1",
                 "--output", str(out)])
     record = json.loads(out.read_text())
-    assert [r["call"] for r in record["results"]] == ["sequence", "step"]
+    formats = [f for f in bench.FORMATS[record["backend"]]
+               if importlib.util.find_spec(bench.NEEDS[f]) is not None]
+    assert "onnx" in formats
+    assert [(r["format"], r["call"]) for r in record["results"]] == [
+        (f, call) for f in formats for call in ("sequence", "step")]
     for result in record["results"]:
-        assert result["keras_predict_ms"] > 0 and result["onnxruntime_ms"] > 0
+        assert result["keras_predict_ms"] > 0 and result["runtime_ms"] > 0
         assert all(len(s) == 2 for s in result["samples_ms"].values())
-        assert result["largest_difference"] < 1e-5
+        assert result["largest_difference"] < 1e-5, result["format"]
 
 
 def test_deploy_page_table_is_the_one_its_json_files_give(tmp_path):

@@ -171,9 +171,11 @@ NOT_HELD = {
 
 
 def _signature(model, batch_size):
-    """The model's inputs with a fixed batch size."""
-    return [[keras.InputSpec(shape=(batch_size, *i.shape[1:]), dtype=i.dtype)
-             for i in model.inputs]]
+    """The model's inputs with a fixed batch size (one argument: the list of
+    the inputs, or the one input)."""
+    specs = [keras.InputSpec(shape=(batch_size, *i.shape[1:]), dtype=i.dtype)
+             for i in model.inputs]
+    return [specs] if len(specs) > 1 else specs
 
 
 def export_options(format, model):
