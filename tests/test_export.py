@@ -5,15 +5,15 @@ process and compared with `predict`.
 One functional model holds every layer form (`every_form_model`), so that
 each format costs one export. Exporters and runtimes per format:
 - `onnx`: tf2onnx on TensorFlow, TorchScript tracing on PyTorch, jax2onnx
-  on JAX (optional: `pip install jax2onnx`; it is not in the `export`
-  extra, whose install it would double); run by ONNX Runtime.
+  on JAX; run by ONNX Runtime.
 - `tf_saved_model`: TensorFlow, jax2tf on JAX; run by `tf.saved_model.load`.
 - `openvino`: OpenVINO's converter and its CPU runtime (TensorFlow,
   PyTorch; on JAX it refuses Keras' own LSTM too).
 - `litert`: TensorFlow's converter restricted to LiteRT's builtin
-  operations, or litert-torch on PyTorch (optional: its install pulls
-  transformers); run by ai-edge-litert's interpreter, which has no select
-  TensorFlow operations, so a file that needed them would not run.
+  operations, or litert-torch on PyTorch (optional, not in the `export`
+  extra: its install pulls transformers); run by ai-edge-litert's
+  interpreter, which has no select TensorFlow operations, so a file that
+  needed them would not run.
 - `torch`: `torch.export`, run by `torch.export.load(...).module()`.
 
 On PyTorch, tracing cannot record the fused recurrence's C++ loops: under
