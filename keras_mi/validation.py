@@ -9,20 +9,26 @@ import numpy as np
 from keras import activations, constraints, initializers, regularizers
 
 
+def _check_number(name, value, types, expected, accepted):
+    """Returns `value` if it is an instance of `types` (not a bool) for which
+    `accepted(value)` holds; else raises a `TypeError` or a `ValueError`
+    that says the argument was `expected`."""
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise TypeError(
+            f"Received an invalid type for argument `{name}`, expected "
+            f"{expected}, got {name}={value!r} of type {type(value).__name__}."
+        )
+    if not accepted(value):
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected "
+            f"{expected}, got {name}={value}."
+        )
+    return value
+
+
 def check_positive_int(name, value):
     """Returns `value` if it is a positive integer, else raises."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(
-            f"Received an invalid type for argument `{name}`, expected a "
-            f"positive integer, got {name}={value!r} "
-            f"of type {type(value).__name__}."
-        )
-    if value <= 0:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"positive integer, got {name}={value}."
-        )
-    return int(value)
+    return int(_check_number(name, value, Integral, "a positive integer", lambda v: v > 0))
 
 
 # Seeds fit the state of Keras' SeedGenerator on every backend (a signed
@@ -37,34 +43,14 @@ def check_seed(name, value, limit=None):
     limit = SEED_LIMIT if limit is None else limit
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(
-            f"Received an invalid type for argument `{name}`, expected None or "
-            f"an integer in [0, {limit}), got {name}={value!r} "
-            f"of type {type(value).__name__}."
-        )
-    if not 0 <= value < limit:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected None or "
-            f"an integer in [0, {limit}), got {name}={value}."
-        )
-    return int(value)
+    return int(_check_number(name, value, Integral, f"None or an integer in [0, {limit})",
+                             lambda v: 0 <= v < limit))
 
 
 def check_rate(name, value):
     """Returns `value` as a float if it lies in `[0, 1)`, else raises."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(
-            f"Received an invalid type for argument `{name}`, expected a "
-            f"float in [0, 1), got {name}={value!r} "
-            f"of type {type(value).__name__}."
-        )
-    if not 0.0 <= value < 1.0:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"float in [0, 1), got {name}={value}."
-        )
-    return float(value)
+    return float(_check_number(name, value, Real, "a float in [0, 1)",
+                               lambda v: 0.0 <= v < 1.0))
 
 
 def check_choice(name, value, choices):
