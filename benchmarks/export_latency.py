@@ -80,13 +80,11 @@ def _options(model, format, backend):
     return {}
 
 
-def _runner(model, example, path, format, backend):
-    """Exports `model` (called once on `example`) in `format` and returns a
-    function of the inputs that runs the file and returns its outputs."""
-    model(example)  # Keras exports a model that has been called
-    model.export(path + SUFFIX[format], format=format, verbose=False,
-                 **_options(model, format, backend))
-    path += SUFFIX[format]
+def load(path, format):
+    """A function of the list of inputs (NumPy arrays, in the model's order)
+    that runs the exported file at `path` in `format`'s own runtime and
+    returns its outputs as NumPy arrays, in the model's order. The tests
+    run exported files through it too (tests/test_export.py)."""
     if format == "onnx":
         import onnxruntime
 
@@ -98,13 +96,48 @@ def _runner(model, example, path, format, backend):
 
         compiled = openvino.Core().compile_model(
             path, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-        return lambda inputs: list(compiled(inputs).values())
+
+        def rank(port):  # TensorFlow's files name the outputs Identity, Identity_1, ...
+            for name in port.get_names():
+                match = re.fullmatch(r"Identity(?:_(\d+))?:0", name)
+                if match:
+                    return int(match.group(1) or 0)
+            return None
+
+        ranked = sorted((rank(p), i) for i, p in enumerate(compiled.outputs)
+                        if rank(p) is not None)
+        order = [i for _, i in ranked] if ranked else range(len(compiled.outputs))
+        ports = [compiled.outputs[i] for i in order]
+
+        def run(inputs):
+            results = compiled(inputs)
+            return [results[port] for port in ports]
+
+        return run
     if format == "litert":
         from ai_edge_litert.interpreter import Interpreter
 
         runner = Interpreter(path).get_signature_runner()
+        # Inputs are named args_0, args_0_1, ... and outputs output_0,
+        # output_1, ... in the model's order.
         names = sorted(runner.get_input_details(), key=lambda n: (len(n), n))
-        return lambda inputs: list(runner(**dict(zip(names, inputs))).values())
+
+        def run(inputs):
+            results = runner(**dict(zip(names, inputs)))
+            return [results[n] for n in sorted(results, key=lambda n: int(n.rsplit("_", 1)[-1]))]
+
+        return run
+    if format == "tf_saved_model":
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(path)
+
+        def run(inputs):
+            outputs = loaded.serve(inputs if len(inputs) > 1 else inputs[0])
+            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+            return [np.asarray(o) for o in outputs]
+
+        return run
     import torch
 
     module = torch.export.load(path).module()
@@ -118,13 +151,13 @@ def _runner(model, example, path, format, backend):
     return run
 
 
-def _logits_difference(got, want):
-    """The largest difference between `want` (Keras' logits) and the output
-    of the same shape among `got` (runtimes order their outputs their own
-    way)."""
-    want = np.asarray(want)
-    same = [np.asarray(g) for g in got if np.asarray(g).shape == want.shape]
-    return float(min(np.max(np.abs(g - want)) for g in same))
+def _runner(model, example, path, format, backend):
+    """Exports `model` (called once on `example`) in `format` and returns
+    `load`'s function for the file."""
+    model(example)  # Keras exports a model that has been called
+    model.export(path + SUFFIX[format], format=format, verbose=False,
+                 **_options(model, format, backend))
+    return load(path + SUFFIX[format], format)
 
 
 def _at_length(model, length):
@@ -177,7 +210,8 @@ def measure(units=128, embedding_dim=32, vocabulary_size=64, length=100, rounds=
         if runtime != "keras":
             want = calls_of[(what, "keras")]()
             want = want[0] if isinstance(want, (list, tuple)) else want
-            differences[(what, runtime)] = _logits_difference(fn(), want)
+            differences[(what, runtime)] = float(
+                np.max(np.abs(np.asarray(fn()[0]) - np.asarray(want))))
     for fn in calls_of.values():  # warm-up
         fn()
     samples = {key: [] for key in calls_of}

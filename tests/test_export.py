@@ -89,8 +89,9 @@ def every_form_inputs(rng):
     return [x, ids]
 
 
-# Each runner gets the file and an .npz of the inputs (in the model's order)
-# and prints the outputs, in the model's order, as JSON.
+# Each runner gets the file, an .npz of the inputs (in the model's order),
+# the format and the path of benchmarks/export_latency.py, and prints the
+# outputs, in the model's order, as JSON.
 _LOAD = """
 import json, sys
 import numpy as np
@@ -100,49 +101,16 @@ inputs = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
 _PRINT = """
 print(json.dumps([np.asarray(o).tolist() for o in outputs]))
 """
-RUNNERS = {
-    "onnx": """
-import onnxruntime
-session = onnxruntime.InferenceSession(sys.argv[1])
-names = [i.name for i in session.get_inputs()]
-outputs = session.run(None, dict(zip(names, inputs)))
-""",
-    "tf_saved_model": """
-import tensorflow as tf
-loaded = tf.saved_model.load(sys.argv[1])  # held: its variables live with it
-outputs = loaded.serve(inputs if len(inputs) > 1 else inputs[0])
-outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-""",
-    "openvino": """
-import re
-import openvino
-compiled = openvino.Core().compile_model(sys.argv[1], "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-results = compiled(inputs)
-def rank(port):  # TensorFlow's files name the outputs Identity, Identity_1, ...
-    for name in port.get_names():
-        match = re.fullmatch(r"Identity(?:_(\\d+))?:0", name)
-        if match:
-            return int(match.group(1) or 0)
-ranked = sorted((rank(p), i) for i, p in enumerate(compiled.outputs) if rank(p) is not None)
-order = [i for _, i in ranked] if ranked else range(len(compiled.outputs))
-outputs = [results[compiled.outputs[i]] for i in order]
-""",
-    "litert": """
-from ai_edge_litert.interpreter import Interpreter
-runner = Interpreter(sys.argv[1]).get_signature_runner()
-details = runner.get_input_details()
-# Inputs are named args_0, args_0_1, ... in the model's order.
-names = sorted(details, key=lambda n: (len(n), n))
-results = runner(**dict(zip(names, inputs)))
-outputs = [results[n] for n in sorted(results, key=lambda n: int(n.rsplit("_", 1)[-1]))]
-""",
-    "torch": """
-import torch
-module = torch.export.load(sys.argv[1]).module()
-outputs = module([torch.from_numpy(a) for a in inputs] if len(inputs) > 1 else torch.from_numpy(inputs[0]))
-outputs = [o.detach().numpy() for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
-""",
-}
+# The format's own runtime, through the loader the latency benchmark times.
+RUNTIME = """
+import importlib.util
+spec = importlib.util.spec_from_file_location("export_latency", sys.argv[4])
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+outputs = bench.load(sys.argv[1], sys.argv[3])(inputs)
+"""
+BENCHMARK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "benchmarks", "export_latency.py")
 SUFFIX = {"onnx": ".onnx", "openvino": ".xml", "litert": ".tflite", "torch": ".pt2",
           "tf_saved_model": ""}
 
@@ -204,8 +172,9 @@ def exported_outputs(model, inputs, tmp_path, format="onnx", runner=None, array=
     arrays = array if array is not None else inputs
     arrays = arrays if isinstance(arrays, (list, tuple)) else [arrays]
     np.savez(tmp_path / "inputs.npz", *arrays)
-    code = _LOAD + (runner or RUNNERS[format]) + _PRINT
-    result = subprocess.run([sys.executable, "-c", code, path, str(tmp_path / "inputs.npz")],
+    code = _LOAD + (runner or RUNTIME) + _PRINT
+    result = subprocess.run([sys.executable, "-c", code, path, str(tmp_path / "inputs.npz"),
+                             format, BENCHMARK],
                             capture_output=True, text=True, timeout=300,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, result.stderr[-3000:]
