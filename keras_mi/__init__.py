@@ -8,6 +8,11 @@ Cells and layers run on every Keras backend (TensorFlow, JAX, PyTorch)::
     layer = keras.layers.RNN(MILSTMCell(256))
 """
 
+from keras_mi import startup
+
+if startup.is_command():  # `keras-mi` or `python -m keras_mi`
+    startup.quiet_tensorflow()
+
 # Importing the package registers every class a saved model may hold (the
 # layers, `BitsPerCharacter`), so `keras.saving.load_model` finds them.
 from keras_mi import distribution, metrics, models, ops

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from keras_mi_command import quiet_tensorflow
+from keras_mi.startup import quiet_tensorflow
 
 VOCABULARY_FILE = "vocabulary.json"
 MODEL_FILE = "model.keras"

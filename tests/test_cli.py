@@ -265,19 +265,23 @@ def test_killed_run_resumes_without_losing_an_epoch(tiny_corpus, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
-def test_installed_command_prints_no_tensorflow_start_up_lines(tiny_corpus, tmp_path):
-    """The `keras-mi` script of the environment, as a user runs it: its
-    output is the results only, without TensorFlow's CUDA probing and
-    CPU-feature lines (which `import keras` prints on the TensorFlow
-    backend, and tf.data on the others)."""
+@pytest.mark.parametrize("how", ["script", "python -m keras_mi"])
+def test_installed_command_prints_no_tensorflow_start_up_lines(how, tiny_corpus, tmp_path):
+    """The `keras-mi` script of the environment, as a user runs it, and
+    `python -m keras_mi`: the output is the results only, without
+    TensorFlow's CUDA probing and CPU-feature lines (which `import keras`
+    prints on the TensorFlow backend, and tf.data on the others)."""
     import os
     import subprocess
     import sys
 
-    script = os.path.join(os.path.dirname(sys.executable), "keras-mi")
+    if how == "script":
+        command = [os.path.join(os.path.dirname(sys.executable), "keras-mi")]
+    else:
+        command = [sys.executable, "-m", "keras_mi"]
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     result = subprocess.run(
-        [script, "train", "--run-dir", str(tmp_path / "run"), *_common(tiny_corpus),
+        [*command, "train", "--run-dir", str(tmp_path / "run"), *_common(tiny_corpus),
          "--units", "8", "--embedding-dim", "4", "--epochs", "1", "--steps-per-epoch", "2",
          "--validation-steps", "1", "--test-steps", "1", "--no-monitors", "--verbose", "0"],
         capture_output=True, text=True, env=env, timeout=300,
@@ -286,6 +290,17 @@ def test_installed_command_prints_no_tensorflow_start_up_lines(tiny_corpus, tmp_
     for noise in ("cuInit", "cudart_stub", "absl::InitializeLog", "rebuild TensorFlow"):
         assert noise not in result.stderr + result.stdout, noise
     assert "model saved to" in result.stdout
+
+
+def test_a_program_importing_the_package_keeps_tensorflow_output():
+    """Only the command is quieted: a program that imports keras_mi sees
+    TensorFlow's start-up as it would without it."""
+    import subprocess
+    import sys
+
+    code = "import keras_mi.startup as s; print(s.is_command())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr[-2000:]
 
 
 @pytest.mark.parametrize("argv, option", [

@@ -25,7 +25,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_mi_command import quiet_tensorflow
+from keras_mi.startup import quiet_tensorflow
 
 from keras_mi import validation
 from keras_mi.backend import value_and_gradients

@@ -1,5 +1,0 @@
-import sys
-
-from keras_mi_command import main
-
-sys.exit(main())
