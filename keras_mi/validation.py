@@ -146,3 +146,15 @@ def check_bool(name, value):
             f"of type {type(value).__name__}."
         )
     return bool(value)
+
+
+class ArgumentError(ValueError):
+    """A bad value of one named argument, in Keras' wording. `argument` is
+    its name, `reason` what is wrong with it (argument names in it are
+    written between backticks, so that a command line can name its own
+    options instead)."""
+
+    def __init__(self, argument, reason):
+        self.argument = argument
+        self.reason = reason
+        super().__init__(f"Received an invalid value for argument `{argument}`: {reason}")

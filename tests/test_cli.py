@@ -5,7 +5,7 @@ import warnings
 
 import pytest
 
-from keras_mi import cli, run_files
+from keras_mi import cli, run_files, runs
 
 
 def test_train_evaluate_sample(tiny_corpus, tmp_path, capsys):
@@ -53,7 +53,7 @@ def test_printed_tensorboard_command_runs_as_printed():
     import shlex
     import subprocess
 
-    command = shlex.split(cli.tensorboard_command("runs/x/logs"))
+    command = shlex.split(runs.tensorboard_command("runs/x/logs"))
     assert command[-2:] == ["--logdir", "runs/x/logs"]
     result = subprocess.run(command[:-2] + ["--version_tb"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -389,7 +389,6 @@ def test_evaluate_averages_every_batch_of_the_split(tiny_corpus, tmp_path, capsy
     """`keras-mi evaluate` equals BPC computed by hand over all of the split's
     windows (on TensorFlow, Keras' evaluate of a finite dataset without
     `steps` averaged other batches: 7.87 against 7.99)."""
-    import argparse
 
     import keras
     import numpy as np
@@ -403,10 +402,9 @@ def test_evaluate_averages_every_batch_of_the_split(tiny_corpus, tmp_path, capsy
     model.save(path)
     assert cli.main(["evaluate", path, *_common(tiny_corpus)]) == 0
     printed = float(capsys.readouterr().out.split("test BPC:")[1].split()[0])
-    args = argparse.Namespace(dataset=tiny_corpus, data_dir=None, text_feature=None,
-                              contiguous=False, sequence_length=8, batch_size=2, seed=0)
+    data = runs.DataConfig(dataset=tiny_corpus, sequence_length=8, batch_size=2)
     bits, count = 0.0, 0
-    for x, y in cli._windows(args, "test", repeat=False).as_numpy_iterator():
+    for x, y in runs.windows(data, "test", repeat=False).as_numpy_iterator():
         logits = keras.ops.convert_to_numpy(model(x)).astype("float64")
         logits -= logits.max(axis=-1, keepdims=True)
         log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
@@ -435,7 +433,7 @@ def test_the_compare_plot_marks_a_one_epoch_curve(tmp_path, monkeypatch):
 
     closed = []
     monkeypatch.setattr(plt, "close", closed.append)
-    cli._plot_curves({"milstm": {"bpc": [4.0], "val_bpc": [4.2]}}, str(tmp_path / "c.png"))
+    runs.plot_curves({"milstm": {"bpc": [4.0], "val_bpc": [4.2]}}, str(tmp_path / "c.png"))
     (figure,) = closed
     lines = figure.axes[0].get_lines()
     assert len(lines) == 2 and all(line.get_marker() not in (None, "None", "") for line in lines)

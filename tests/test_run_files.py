@@ -152,7 +152,7 @@ def test_resume_with_other_options_is_refused(tiny_corpus, tmp_path, capsys):
     arguments = _train_arguments(tiny_corpus, run_dir)
     os.makedirs(os.path.join(run_dir, "backup"))
     run_files.write_json(os.path.join(run_dir, "run.json"),
-                         dict(cli._recorded_options(cli.build_parser()[0].parse_args(arguments)),
+                         dict(cli.train_config(cli.build_parser()[0].parse_args(arguments)).recorded(),
                               units=16))
     assert cli.main(arguments + ["--resume"]) == 2
     error = capsys.readouterr().err

@@ -6,10 +6,9 @@ read data through it."""
 import os
 
 from keras_mi.data import corpus
+from keras_mi.validation import ArgumentError
 
 TFDS_PREFIX = "tfds:"
-# How errors about the specification begin (Keras' wording).
-ARGUMENT = "Received an invalid value for argument `dataset`"
 
 
 def check_dataset(dataset):
@@ -24,9 +23,10 @@ def check_dataset(dataset):
     try:
         corpus.text_files(dataset)
     except ValueError:
-        raise ValueError(
-            f"{ARGUMENT}: {dataset!r} is not an existing file, directory or glob pattern "
-            "(or 'embedded', or tfds:NAME)"
+        raise ArgumentError(
+            "dataset",
+            f"{dataset!r} is not an existing file, directory or glob pattern "
+            "(or 'embedded', or tfds:NAME)",
         ) from None
 
 
@@ -90,11 +90,12 @@ def dataset_files(dataset, split):
     root = dataset if os.path.isdir(dataset) else os.path.dirname(paths[0])
     files = corpus.split_files(paths, root, split)
     if not files:
-        raise ValueError(
-            f"{ARGUMENT}: {dataset!r} has no files in its {split} split "
+        raise ArgumentError(
+            "dataset",
+            f"{dataset!r} has no files in its {split} split "
             f"({len(paths)} files in all, assigned to splits by a hash of "
             "their paths: 90% train, 5% validation, 5% test); with so few files "
-            "dataset_documents splits their text by position instead."
+            "dataset_documents splits their text by position instead.",
         )
     return files
 

@@ -6,6 +6,8 @@ prepared fails at once with instructions instead of trying the network.
 
 import tensorflow as tf
 
+from keras_mi.validation import ArgumentError
+
 
 def _tfds():
     import tensorflow_datasets as tfds
@@ -54,10 +56,10 @@ def tfds_documents(name, split, data_dir=None, text_feature=None):
         builder = tfds.builder(name, data_dir=data_dir)
     except (tfds.core.registered.DatasetNotFoundError, ValueError):
         # ValueError: a name tfds cannot parse, such as "" or "a b".
-        raise ValueError(
-            f"Received an invalid value for argument `dataset`: {name!r} is not "
-            "a TensorFlow Datasets name (see `tfds.list_builders()`) nor a "
-            f"dataset prepared in data_dir={data_dir!r}."
+        raise ArgumentError(
+            "dataset",
+            f"{name!r} is not a TensorFlow Datasets name (see `tfds.list_builders()`) "
+            f"nor a dataset prepared in data_dir={data_dir!r}.",
         ) from None
     try:
         splits = list(builder.info.splits.keys())
