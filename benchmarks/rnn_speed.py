@@ -237,10 +237,9 @@ def peak_memory_child(name, shape):
 def _release_cached_buffers():
     """Frees the buffers keras_mi's PyTorch loops keep between calls, so
     that the measured steps allocate (and count) them again."""
-    if os.environ.get("KERAS_BACKEND") == "torch":
-        from keras_mi.backend import torch_recurrence
+    from keras_mi.backend import clear_buffers
 
-        torch_recurrence.POOL.clear()
+    clear_buffers()
 
 
 def _xla_train_step_bytes(runner):

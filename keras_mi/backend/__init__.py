@@ -11,13 +11,14 @@ import importlib
 import keras
 
 from keras_mi.backend.autodiff import value_and_gradients
-from keras_mi.backend.recurrence import ACTIVATIONS, Recurrence
+from keras_mi.backend.cell_steps import ACTIVATIONS, Recurrence
 
 FUSED_BACKENDS = ("tensorflow", "jax", "torch")
 
 __all__ = [
     "ACTIVATIONS",
     "Recurrence",
+    "clear_buffers",
     "fused_recurrence",
     "fused_unavailable_reason",
     "masked_outputs_start_at_zero",
@@ -45,6 +46,20 @@ def fused_unavailable_reason():
 
         return torch_recurrence.unavailable_reason()
     return None
+
+
+def clear_buffers():
+    """Frees the buffers the fused recurrences keep from one call to the
+    next (on PyTorch, those of the C++ loops: at most
+    `KERAS_MI_BUFFER_POOL_MB` megabytes, 512 by default). Returns the bytes
+    freed; the next call allocates again."""
+    if keras.backend.backend() != "torch":
+        return 0
+    from keras_mi.backend import torch_kernels
+
+    freed = torch_kernels.POOL.bytes
+    torch_kernels.POOL.clear()
+    return freed
 
 
 def fused_recurrence(spec, xs, states, w, keep=None):

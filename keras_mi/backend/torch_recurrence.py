@@ -9,7 +9,6 @@ of `keras_mi.backend.recurrence`. Both keep nothing for the backward pass
 when no gradient is needed (inference).
 """
 
-from numbers import Number
 
 import torch
 
@@ -41,7 +40,7 @@ class TorchOps:
     def matmul(self, a, b):
         packed = self._packed.get(id(b))
         if packed is None:
-            packed = self._packed[id(b)] = (b, _pack(b, a))
+            packed = self._packed[id(b)] = (b, torch_kernels.pack(b, a))
         if packed[1] is None:
             return torch.mm(a, b)
         return torch.ops.mkldnn._linear_pointwise(a, packed[1], None, "none", [], "")
@@ -68,7 +67,7 @@ class TorchOps:
     def project(self, x, weight):
         """`x @ weight` for a `(T, B, n)` sequence, into a pooled buffer."""
         steps, batch, features = x.shape
-        out = POOL.take((steps, batch, weight.shape[1]), x)
+        out = torch_kernels.POOL.take((steps, batch, weight.shape[1]), x)
         torch.mm(x.reshape(-1, features), weight, out=out.view(-1, weight.shape[1]))
         return out
 
@@ -89,30 +88,6 @@ class TorchOps:
     @staticmethod
     def sum_leading(a):
         return a.sum(dim=(0, 1))
-
-
-def _pack(weight, example):
-    """`weight` in oneDNN's packed layout for products `a @ weight`, or
-    `None` where that path does not apply (or fails)."""
-    if not (
-        _ONEDNN_PACKING
-        and weight.dtype == torch.float32
-        and example.dtype == torch.float32
-        and weight.device.type == "cpu"
-        and example.dim() == 2
-    ):
-        return None
-    try:
-        return torch.ops.mkldnn._reorder_linear_weight(
-            weight.t().contiguous(), example.shape[0]
-        )
-    except (AttributeError, RuntimeError):
-        return None
-
-
-_ONEDNN_PACKING = torch.backends.mkldnn.is_available() and hasattr(
-    torch.ops.mkldnn, "_reorder_linear_weight"
-)
 
 
 def _flatten(tree):
@@ -161,224 +136,6 @@ def scan(fn, carry, elems, reverse=False):
     return carry, y_rebuild(buffers)
 
 
-# The C++ loops: codes of the cell kinds and activations, and the matrices
-# each kind multiplies by (after `CellMath.prepare`), in the C++ order.
-KERNEL_KINDS = {"rnn": 0, "lstm": 1, "gru": 2, "mlstm": 3}
-KERNEL_ACTIVATIONS = {"tanh": 0, "sigmoid": 1, "relu": 2, "linear": 3}
-
-
-def _kernel_matrices(spec):
-    if spec.kind == "mlstm":
-        return ("W", "U", "Wmx", "Wmh")
-    if spec.kind == "gru" and not spec.reset_after:
-        return ("W", "U_zr", "U_h")
-    return ("W", "U")
-
-
-class BufferPool:
-    """Large buffers of the C++ loops, kept from one call to the next.
-
-    A fresh buffer of tens of MB costs its page faults at every call (the
-    C library returns large blocks to the system when they are freed): at
-    (B, T, units) = (32, 100, 256) that was 12 ms of a 20 ms forward pass.
-    Only buffers no caller ever sees are pooled (what the forward pass saves
-    for the backward pass, and the backward pass' own scratch), at most
-    `per_shape` of each shape; `clear()` frees them.
-    """
-
-    def __init__(self, per_shape=4):
-        self.per_shape = per_shape
-        self._free = {}
-
-    def take(self, shape, like):
-        free = self._free.get((tuple(shape), like.dtype))
-        if free:
-            return free.pop()
-        return like.new_empty(shape)
-
-    def give(self, *tensors):
-        for tensor in tensors:
-            if tensor is None:
-                continue
-            free = self._free.setdefault((tuple(tensor.shape), tensor.dtype), [])
-            if len(free) < self.per_shape:
-                free.append(tensor)
-
-    def clear(self):
-        self._free.clear()
-
-
-POOL = BufferPool()
-
-
-def native_loops_cover(spec, dtype):
-    """Whether the C++ loops run a recurrence `spec` computing in `dtype`
-    (else the fused recurrence runs its eager PyTorch loops)."""
-    if spec.kind != "rnn" and (
-        spec.activation != "tanh" or spec.recurrent_activation != "sigmoid"
-    ):
-        return False
-    return dtype == "float32" and torch_kernels.load() is not None
-
-
-def _kernels_for(spec, xs, tensors):
-    """The C++ module if it covers this call, else `None`."""
-    if "x" not in xs:
-        return None
-    if spec.kind != "rnn" and (
-        spec.activation != "tanh" or spec.recurrent_activation != "sigmoid"
-    ):
-        return None
-    if any(t.dtype != torch.float32 or t.device.type != "cpu" for t in tensors):
-        return None
-    return torch_kernels.load()
-
-
-def _kernel_arguments(spec, xs, states, w):
-    """What every call of the C++ loops takes: the inputs, the initial
-    states and the coefficients of Eq. 4 as vectors."""
-    x = xs["x"].contiguous()
-    width = w["U"].shape[-1]
-    coefficients = []
-    for value in spec.coefficients(w):
-        if value is None or isinstance(value, Number):
-            value = torch.full((width,), float(value or 0.0), dtype=x.dtype)
-        coefficients.append(value.contiguous())
-    c0 = states[1] if spec.state_count == 2 else None
-    return x, states[0], c0, coefficients
-
-
-def _kernel_forward(module, spec, xs, states, w, keep, save):
-    """`forward_pass` by the C++ loop: same results."""
-    prepared = spec.math.prepare(spec, w)
-    matrices = [prepared[name].contiguous() for name in _kernel_matrices(spec)]
-    x, h0, c0, coefficients = _kernel_arguments(spec, xs, states, w)
-    packed = [_pack(matrix, x[0]) for matrix in matrices]
-    steps, batch, units = x.shape[0], x.shape[1], h0.shape[-1]
-    width = coefficients[0].shape[0]
-    out = [None] * 4
-    if save:
-        out = [
-            POOL.take((steps, batch, units), x) if spec.state_count == 2 else None,
-            POOL.take((steps, batch, width), x) if spec.kind != "rnn" else None,
-            POOL.take((steps, batch, width), x),
-            POOL.take((steps, batch, units), x)
-            if spec.kind == "mlstm" or (spec.kind == "gru" and spec.reset_after)
-            else None,
-        ]
-    outputs = module.forward(
-        KERNEL_KINDS[spec.kind],
-        KERNEL_ACTIVATIONS[spec.activation],
-        spec.reset_after,
-        x,
-        h0,
-        c0,
-        matrices,
-        packed,
-        *coefficients,
-        w.get("b_rec"),
-        w.get("rmask"),
-        None if keep is None else keep[..., 0],
-        save,
-        out,
-    )
-    count = spec.state_count
-    h_sequence, finals = outputs[0], tuple(outputs[1 : 1 + count])
-    rest = list(outputs[1 + count :])
-    if not save:
-        return finals, h_sequence
-    state_sequences = (h_sequence,)
-    if count == 2:
-        state_sequences += (rest.pop(0),)
-    saved = {}
-    if spec.kind != "rnn":
-        saved["gates"] = rest.pop(0)
-    saved["uz"] = rest.pop(0)
-    if rest:
-        saved["wmh" if spec.kind == "mlstm" else "uh_h"] = rest.pop(0)
-    # The projections are never stored: the backward loop computes them
-    # again from the inputs.
-    return finals, (state_sequences, saved, dict(xs))
-
-
-def _kernel_backward_loop(module, scratch):
-    """`recurrence.backward_loop` by the C++ loop: same results. It writes
-    the per-step gradients over what the forward pass saved (the gates
-    receive d W x, uz receives d uh); the pooled buffers it hands out are
-    listed in `scratch` (to give back once the weight gradients are
-    computed from them)."""
-
-    def loop(xp, scan, spec, w, xs, states, keep, residuals, d_h, d_final):
-        state_sequences, saved = residuals
-        names = _kernel_matrices(spec)
-        matrices = [w[name].contiguous() for name in names]
-        transposed = [w[name].t().contiguous() for name in names]
-        x, h0, c0, coefficients = _kernel_arguments(spec, xs, states, w)
-        # Products by W, W_mx (input projections, again) and by the
-        # transposed recurrent matrices.
-        packed = [
-            _pack(m, x[0]) if name in ("W", "Wmx") else None
-            for name, m in zip(names, matrices)
-        ]
-        packed_t = [
-            None if name in ("W", "Wmx") else _pack(m, x[0])
-            for name, m in zip(names, transposed)
-        ]
-        steps, batch, units = x.shape[0], x.shape[1], h0.shape[-1]
-        width = coefficients[0].shape[0]
-        mlstm = spec.kind == "mlstm"
-        out = [
-            POOL.take((steps, batch, width), x) if spec.kind == "rnn" else None,
-            POOL.take((steps, batch, units), x) if mlstm else None,
-            POOL.take((steps, batch, units), x) if mlstm else None,
-            POOL.take((steps, batch, units), x) if mlstm else None,
-            POOL.take((steps, batch, units), x)
-            if spec.kind == "gru" and not spec.reset_after
-            else None,
-        ]
-        scratch.extend(buffer for buffer in out if buffer is not None)
-        extra = [saved[name] for name in ("wmh", "uh_h") if name in saved]
-        residual_list = (
-            list(state_sequences[1:])
-            + ([saved["gates"]] if spec.kind != "rnn" else [])
-            + [saved["uz"]]
-            + extra
-        )
-        outputs = module.backward(
-            KERNEL_KINDS[spec.kind],
-            KERNEL_ACTIVATIONS[spec.activation],
-            spec.reset_after,
-            x,
-            h0,
-            c0,
-            matrices,
-            packed,
-            transposed,
-            packed_t,
-            *coefficients,
-            w.get("rmask"),
-            None if keep is None else keep[..., 0],
-            state_sequences[0],
-            residual_list,
-            d_h,
-            d_final[0],
-            d_final[1] if len(d_final) > 1 else None,
-            out,
-        )
-        count = spec.state_count
-        d_states, rest = tuple(outputs[:count]), outputs[count:]
-        grads = {"wx": rest[0], "duh": rest[1]}
-        sums = dict(zip(("alpha", "beta1", "beta2", "bias"), rest[2:6]))
-        totals = {name: sums[name] for name in recurrence.coefficient_names(spec, w)}
-        if mlstm:
-            grads.update(m=rest[6], dwmh=rest[7], dwmx=rest[8])
-        elif spec.kind == "gru" and not spec.reset_after:
-            grads["rh"] = rest[6]
-        return d_states, totals, grads
-
-    return loop
-
-
 def _eager(function):
     """Runs `function` outside any torch.compile graph (its C++ loops and
     oneDNN calls are not traceable)."""
@@ -393,9 +150,9 @@ class FusedRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec, x_names, w_names, keep, *tensors):
         xs, states, w = _unpack(spec, x_names, w_names, tensors)
-        kernels = _kernels_for(spec, xs, tensors)
+        kernels = torch_kernels.for_call(spec, xs, tensors)
         if kernels is not None:
-            finals, residuals = _kernel_forward(kernels, spec, xs, states, w, keep, True)
+            finals, residuals = torch_kernels.forward(kernels, spec, xs, states, w, keep, True)
         else:
             finals, residuals = recurrence.forward_pass(
                 TorchOps(), scan, spec, w, xs, states, keep, save=True
@@ -429,7 +186,7 @@ def _backward(ctx, d_h, *d_final):
     scratch = []
     loop = None
     if ctx.kernels is not None:
-        loop = _kernel_backward_loop(ctx.kernels, scratch)
+        loop = torch_kernels.backward_loop(ctx.kernels, scratch)
     residuals, ctx.residuals = ctx.residuals, None
     d_xs, d_states, d_w = recurrence.backward_pass(
         TorchOps(),
@@ -447,9 +204,9 @@ def _backward(ctx, d_h, *d_final):
     # What the loops saved or used internally goes back to the pool
     # (never the outputs, nor the caller's tensors).
     state_sequences, saved, projected = residuals
-    POOL.give(*state_sequences[1:], *saved.values(), *scratch)
+    torch_kernels.POOL.give(*state_sequences[1:], *saved.values(), *scratch)
     if "x" in xs:
-        POOL.give(*(v for k, v in projected.items() if k in ("wx", "wmx")))
+        torch_kernels.POOL.give(*(v for k, v in projected.items() if k in ("wx", "wmx")))
     return (
         None,
         None,
@@ -493,9 +250,9 @@ def fused_recurrence(spec, xs, states, w, keep=None):
         raise NotImplementedError(reason)
     tensors = [*xs.values(), *states, *w.values()]
     if not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
-        kernels = _kernels_for(spec, xs, tensors)
+        kernels = torch_kernels.for_call(spec, xs, tensors)
         if kernels is not None:
-            finals, h_sequence = _kernel_forward(kernels, spec, xs, states, w, keep, False)
+            finals, h_sequence = torch_kernels.forward(kernels, spec, xs, states, w, keep, False)
         else:
             finals, h_sequence = recurrence.forward_pass(
                 TorchOps(), scan, spec, w, xs, states, keep, save=False

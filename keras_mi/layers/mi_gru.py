@@ -18,7 +18,7 @@ from keras import ops
 
 from keras_mi import validation
 from keras_mi.backend import Recurrence
-from keras_mi.layers import base
+from keras_mi.layers import base, sequence
 from keras_mi.ops import multiplicative_integration, slice_coefficient
 
 
@@ -170,7 +170,7 @@ class MIGRUCell(base.MICellBase):
 
 
 @keras.saving.register_keras_serializable(package="keras_mi")
-class MIGRU(base.MISequenceBase):
+class MIGRU(sequence.MISequenceBase):
     """Gated Recurrent Unit layer with Multiplicative Integration.
 
     The sequence layer of `MIGRUCell` (Wu et al. 2016, Appendix A.2), as

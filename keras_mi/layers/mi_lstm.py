@@ -19,7 +19,7 @@ from keras.src import backend as keras_backend
 
 from keras_mi import validation
 from keras_mi.backend import Recurrence
-from keras_mi.layers import base, normalization
+from keras_mi.layers import base, normalization, sequence
 from keras_mi.layers.normalization import NORMALIZATIONS, STATISTICS
 from keras_mi.ops import multiplicative_integration
 
@@ -338,7 +338,7 @@ class MILSTMCell(base.MICellBase):
         return {**super().get_config(), **config}
 
 
-class LSTMFamilySequence(base.MISequenceBase):
+class LSTMFamilySequence(sequence.MISequenceBase):
     """The sequence layer of an LSTM-family cell (`MILSTM`, `MLSTM`).
 
     Adds to the hoisted loop what recurrent batch normalization needs: in

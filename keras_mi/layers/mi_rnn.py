@@ -10,7 +10,7 @@ import keras
 from keras import ops
 
 from keras_mi.backend import Recurrence
-from keras_mi.layers import base
+from keras_mi.layers import base, sequence
 from keras_mi.ops import multiplicative_integration
 
 
@@ -86,7 +86,7 @@ class MIRNNCell(base.MICellBase):
 
 
 @keras.saving.register_keras_serializable(package="keras_mi")
-class MIRNN(base.MISequenceBase):
+class MIRNN(sequence.MISequenceBase):
     """Fully-connected RNN with Multiplicative Integration (Wu et al. 2016).
 
     The sequence layer of `MIRNNCell`, as `keras.layers.SimpleRNN` is that of

@@ -12,6 +12,9 @@ one product instead of step by step), so they agree to rounding:
 ATOL = RTOL = 1e-5 for values; 1e-4 for gradients, which sum T * B terms.
 """
 
+import shutil
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -305,6 +308,70 @@ def test_torch_cpp_loops_are_built():
     from keras_mi.backend import torch_kernels
 
     assert torch_kernels.load() is not None
+
+
+@pytest.mark.skipif(not TORCH, reason="the C++ loops are PyTorch's")
+def test_torch_build_leaves_path_as_it_was(monkeypatch, tmp_path):
+    """The build puts the environment's ninja on PATH only while it runs."""
+    import os
+
+    from keras_mi.backend import torch_kernels
+
+    monkeypatch.setenv("PATH", os.pathsep.join([str(tmp_path), "/usr/bin", "/bin"]))
+    before = os.environ["PATH"]
+    with torch_kernels._ninja_on_path():
+        inside = os.environ["PATH"]
+    assert os.environ["PATH"] == before
+    ninja = os.path.join(os.path.dirname(sys.executable), "ninja")
+    if os.path.exists(ninja) and shutil.which("ninja", path=before) is None:
+        assert inside.startswith(os.path.dirname(sys.executable))
+
+
+@pytest.mark.skipif(not TORCH, reason="the C++ loops' buffers are PyTorch tensors")
+def test_torch_buffer_pool_is_bounded_and_clearable():
+    import torch
+
+    from keras_mi.backend import clear_buffers, torch_kernels
+
+    pool = torch_kernels.BufferPool(per_shape=2, max_bytes=10 * 4096)
+    like = torch.zeros(1)
+    tensors = [torch.zeros(1024) for _ in range(3)]  # 4096 bytes each
+    pool.give(*tensors)
+    assert pool.bytes == 2 * 4096  # at most two of one shape
+    later = [torch.zeros(512 * k) for k in range(3, 12)]  # 6 KB ... 22 KB, 126 KB in all
+    pool.give(*later)
+    assert 0 < pool.bytes <= pool.max_bytes
+    # The shape used least recently went first; the newest stayed.
+    assert all(pool.take((1024,), like) is not t for t in tensors)
+    assert pool.take((11 * 512,), like) is later[-1]
+    before = pool.bytes
+    pool.give(torch.zeros(100_000))  # larger than the whole budget: not kept
+    assert pool.bytes == before
+    pool.give(later[-1])
+    pool.clear()
+    assert pool.bytes == 0 and pool.take((11 * 512,), like) is not later[-1]
+    # The recurrences' own pool holds what a training step left, until cleared.
+    layer = MILSTM(UNITS)
+    x = torch.ones((BATCH, TIMESTEPS, FEATURES))
+    layer(x).sum().backward()
+    held = torch_kernels.POOL.bytes
+    assert clear_buffers() == held and torch_kernels.POOL.bytes == 0
+
+
+@pytest.mark.skipif(not TORCH, reason="PyTorch's oneDNN operations")
+def test_torch_onednn_packing_is_checked_before_use(monkeypatch):
+    """The private oneDNN operations are used only where a probe product
+    matched `a @ w`; without them, `pack` declines and the loops multiply
+    with at::mm."""
+    import torch
+
+    from keras_mi.backend import torch_kernels
+
+    w, a = torch.ones(3, 4), torch.ones(2, 3)
+    if torch_kernels.ONEDNN_PACKING:
+        assert torch_kernels.pack(w, a) is not None
+    monkeypatch.setattr(torch_kernels, "ONEDNN_PACKING", False)
+    assert torch_kernels.pack(w, a) is None
 
 
 @pytest.mark.skipif(not TORCH, reason="PyTorch's eager fallback of the C++ loops")
