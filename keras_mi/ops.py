@@ -11,10 +11,11 @@ settings `(alpha, beta1, beta2) = (1, 0, 0)` and `(0, 1, 1)`.
 
 Every cell and layer of this package computes its pre-activations with the
 functions of this module; nothing else re-types the formula. They are written
-with `keras.ops` by default, so they run on every Keras backend; the fused
-recurrences of `keras_mi.backend` call them with the backend's own array
-module (`xp=torch`, `jax.numpy`, `tensorflow`), which provides `multiply`
-and `add`.
+with `keras.ops` by default, so they run on every Keras backend. Each cell's
+step is defined once, in `keras_mi.backend.cell_steps`, against an array
+namespace `xp`: the cells run it with `keras.ops`, the fused recurrences of
+`keras_mi.backend` with the backend's own array functions, each providing
+`multiply` and `add` for this module.
 
 Eq. 4 is computed in its *hoisted* form
 

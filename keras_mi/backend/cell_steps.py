@@ -17,6 +17,8 @@ Names are those of `keras_mi.backend.recurrence`'s docstring.
 from dataclasses import dataclass
 from numbers import Number
 
+from keras import ops as keras_ops
+
 from keras_mi.ops import (
     FIXED_COEFFICIENTS,
     mi_derivative_uz,
@@ -74,6 +76,10 @@ class Recurrence:
 
 
 def activate(xp, name, v):
+    """`phi(v)` for the activation `name` of `ACTIVATIONS`, or for a
+    callable (the cells' step loop runs any Keras activation)."""
+    if callable(name):
+        return name(v)
     if name == "tanh":
         return xp.tanh(v)
     if name == "sigmoid":
@@ -120,30 +126,9 @@ def mi_block(xp, spec, w, wx, uz, start=None, stop=None):
     return multiplicative_integration(wx[..., start:stop], uz, *coefficients, xp=xp)
 
 
-def _dropped(w, h):
+def dropped(w, h):
     rmask = w.get("rmask")
     return h if rmask is None else h * rmask
-
-
-class PreviousStates:
-    """The sequence `h_(t-1)`, `[h_0, h_1, ..., h_(T-2)]`, without building it
-    (a copy of the whole `h` sequence): `dot` multiplies it by a sequence of
-    gradients in two products."""
-
-    def __init__(self, first, sequence):
-        self.first, self.sequence = first, sequence
-
-    @property
-    def units(self):
-        return self.first.shape[-1]
-
-    def dot(self, xp, w, d):
-        """`sum_t (rmask * h_(t-1))^T d_t`, the gradient of a product by
-        `U` (or `W_mh`) summed over all timesteps."""
-        return xp.tensordot(_dropped(w, self.first)[None], d[:1]) + xp.tensordot(
-            _dropped(w, self.sequence[:-1]), d[1:]
-        )
-
 
 
 class CellMath:
@@ -158,20 +143,28 @@ class CellMath:
     - `finish(xp, spec, w, xs, h_prev, saved, grads) -> (d_xs, d_w)`: the
       gradients of the sequences of `xs` (but `wx`) and of the recurrent
       weights, from every step's `saved` and `grads` stacked over time
-      (`h_prev`, a `PreviousStates`, is the sequence of `h_(t-1)`).
+      (`h_prev`, a `keras_mi.backend.recurrence.PreviousStates`, is the
+      sequence of `h_(t-1)`).
     """
 
     @staticmethod
     def prepare(spec, w):
         return w
 
+    @staticmethod
+    def recurrent_term(xp, w, x, h, saved):
+        """`U h_(t-1)` (with recurrent dropout), the recurrent term of
+        Eq. 4; for the GRU the product by the whole `U`, before the reset
+        gate (what the scale monitor compares with `W x`)."""
+        return xp.matmul(dropped(w, h), w["U"])
+
 
 class RNNMath(CellMath):
     """MI-RNN: `h_t = phi(MI(W x_t, U h_(t-1)))` (Eq. 4)."""
 
-    @staticmethod
-    def step(xp, spec, w, x, states, save):
-        uz = xp.matmul(_dropped(w, states[0]), w["U"])
+    @classmethod
+    def step(cls, xp, spec, w, x, states, save):
+        uz = cls.recurrent_term(xp, w, x, states[0], {})
         h = activate(xp, spec.activation, mi_block(xp, spec, w, x["wx"], uz))
         return (h,), ({"uz": uz} if save and spec.saves_uz else {})
 
@@ -181,7 +174,7 @@ class RNNMath(CellMath):
         dz = d_new[0] * activation_derivative(xp, spec.activation, new[0])
         duz = scaled(dz_duz, dz)
         # uz = U (rmask * h_prev).
-        dh_prev = _dropped(w, xp.matmul(duz, w["U.T"]))
+        dh_prev = dropped(w, xp.matmul(duz, w["U.T"]))
         return (dh_prev,), {"dz": dz, "duh": duz}
 
     @staticmethod
@@ -197,16 +190,19 @@ class LSTMMath(CellMath):
         c_t = f * c_(t-1) + i * g,       h_t = o * phi(c_t)
     """
 
-    @staticmethod
-    def recurrent_term(xp, w, x, h, saved):
-        return xp.matmul(_dropped(w, h), w["U"])
-
     @classmethod
     def step(cls, xp, spec, w, x, states, save):
-        h_prev, c_prev = states
+        h_prev, c_prev = states[:2]
         saved = {}
         uz = cls.recurrent_term(xp, w, x, h_prev, saved)
-        z = mi_block(xp, spec, w, x["wx"], uz)
+        wx = x["wx"]
+        # Recurrent batch or layer normalization (the cells' step loop
+        # only): `w["normalizer"]` maps `W x`, `U h` and `c_t` to what
+        # enters Eq. 4 and the output activation; the state keeps `c_t`.
+        normalizer = w.get("normalizer")
+        if normalizer is not None:
+            wx, uz = normalizer.input(wx), normalizer.recurrent(uz)
+        z = mi_block(xp, spec, w, wx, uz)
         units = c_prev.shape[-1]
         sigma, phi = spec.recurrent_activation, spec.activation
         i = activate(xp, sigma, z[..., :units])
@@ -214,7 +210,7 @@ class LSTMMath(CellMath):
         g = activate(xp, phi, z[..., 2 * units : 3 * units])
         o = activate(xp, sigma, z[..., 3 * units :])
         c = f * c_prev + i * g
-        h = o * activate(xp, phi, c)
+        h = o * activate(xp, phi, c if normalizer is None else normalizer.cell(c))
         if not save:
             return (h, c), {}
         saved["gates"] = xp.concat([i, f, g, o])
@@ -254,7 +250,7 @@ class LSTMMath(CellMath):
         dz, dc_prev = cls.gates_backward(xp, spec, prev, new, saved, d_new)
         duz = scaled(dz_duz, dz)
         # uz = U (rmask * h_prev).
-        dh_prev = _dropped(w, xp.matmul(duz, w["U.T"]))
+        dh_prev = dropped(w, xp.matmul(duz, w["U.T"]))
         return (dh_prev, dc_prev), {"dz": dz, "duh": duz}
 
     @staticmethod
@@ -268,7 +264,7 @@ class MLSTMMath(LSTMMath):
 
     @staticmethod
     def recurrent_term(xp, w, x, h, saved):
-        wmh = xp.matmul(_dropped(w, h), w["Wmh"])
+        wmh = xp.matmul(dropped(w, h), w["Wmh"])
         saved["wmh"] = wmh
         return xp.matmul(x["wmx"] * wmh, w["U"])
 
@@ -279,7 +275,7 @@ class MLSTMMath(LSTMMath):
         # uz = U m,  m = wmx * wmh,  wmh = W_mh (rmask * h_prev).
         dm = xp.matmul(duz, w["U.T"])
         dwmh = dm * x["wmx"]
-        dh_prev = _dropped(w, xp.matmul(dwmh, w["Wmh.T"]))
+        dh_prev = dropped(w, xp.matmul(dwmh, w["Wmh.T"]))
         grads = {
             "dz": dz,
             "duh": duz,
@@ -330,7 +326,7 @@ class GRUMath(CellMath):
     def step(xp, spec, w, x, states, save):
         (h_prev,) = states
         units = h_prev.shape[-1]
-        hd = _dropped(w, h_prev)
+        hd = dropped(w, h_prev)
         if spec.reset_after:
             uh = xp.matmul(hd, w["U"])
             if "b_rec" in w:
@@ -375,7 +371,7 @@ class GRUMath(CellMath):
         # h = z * h_prev + (1 - z) * h~,  h~ = phi(z_h).
         dz_h = dh * (1.0 - z) * activation_derivative(xp, spec.activation, candidate)
         du = scaled(columns(dz_duz, 2 * units, 3 * units), dz_h)
-        hd = _dropped(w, h_prev)
+        hd = dropped(w, h_prev)
         if spec.reset_after:
             # u = r * uh_h.
             dr = du * saved["uh_h"]
@@ -401,7 +397,7 @@ class GRUMath(CellMath):
             # uh_zr = U_zr hd, and hd enters r * hd.
             dhd = drh * r + xp.matmul(duh_zr, w["U_zr.T"])
             grads["rh"] = r * hd
-        dh_prev = dh * z + _dropped(w, dhd)
+        dh_prev = dh * z + dropped(w, dhd)
         return (dh_prev,), grads
 
     @staticmethod
@@ -421,6 +417,25 @@ class GRUMath(CellMath):
             ]
         )
         return {}, {"U": d_u}
+
+
+class KerasOps:
+    """The array namespace `xp` over `keras.ops`: the cells' own step (the
+    step loop of `keras.layers.RNN`) runs the math above with it."""
+
+    multiply = staticmethod(keras_ops.multiply)
+    add = staticmethod(keras_ops.add)
+    tanh = staticmethod(keras_ops.tanh)
+    sigmoid = staticmethod(keras_ops.sigmoid)
+    relu = staticmethod(keras_ops.relu)
+    where = staticmethod(keras_ops.where)
+    matmul = staticmethod(keras_ops.matmul)
+    cast = staticmethod(keras_ops.cast)
+    zeros_like = staticmethod(keras_ops.zeros_like)
+
+    @staticmethod
+    def concat(tensors):
+        return keras_ops.concatenate(tensors, axis=-1)
 
 
 _MATH = {"rnn": RNNMath, "lstm": LSTMMath, "mlstm": MLSTMMath, "gru": GRUMath}

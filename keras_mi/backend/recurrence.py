@@ -48,11 +48,31 @@ backward pass with its framework. Names:
 
 from keras_mi.backend.cell_steps import (
     MATRICES,
-    PreviousStates,
+    dropped,
     masked_step,
     masked_step_backward,
     mi_step_gradients,
 )
+
+
+class PreviousStates:
+    """The sequence `h_(t-1)`, `[h_0, h_1, ..., h_(T-2)]`, without building it
+    (a copy of the whole `h` sequence): `dot` multiplies it by a sequence of
+    gradients in two products."""
+
+    def __init__(self, first, sequence):
+        self.first, self.sequence = first, sequence
+
+    @property
+    def units(self):
+        return self.first.shape[-1]
+
+    def dot(self, xp, w, d):
+        """`sum_t (rmask * h_(t-1))^T d_t`, the gradient of a product by
+        `U` (or `W_mh`) summed over all timesteps."""
+        return xp.tensordot(dropped(w, self.first)[None], d[:1]) + xp.tensordot(
+            dropped(w, self.sequence[:-1]), d[1:]
+        )
 
 
 def projects_in_loop(xp, xs):

@@ -140,20 +140,20 @@ class Probe:
         return ops.sum(values)
 
     def projections(self):
-        """`(W x_t, U h_(t-1))` of every step, each (T, B, G*units)."""
+        """`(W x_t, U h_(t-1))` of every step, each (T, B, G*units): an MI
+        cell's own input projection and recurrent term of Eq. 4 (`U m_t`
+        for the mLSTM)."""
         hidden = self.run()[0]
         batch = self.sequences.shape[0]
         h0 = ops.zeros((1, batch, self.units), dtype=hidden.dtype)
         h_prev = ops.concatenate([h0, hidden[:-1]], axis=0)
         x_tm = ops.transpose(self.sequences, (1, 0, 2))
-        wx = ops.matmul(x_tm, self.cell.kernel)
-        recurrent_kernel = self.cell.recurrent_kernel
-        if hasattr(self.cell, "multiplicative_kernel"):  # mLSTM: U acts on m_t
-            m = ops.matmul(x_tm, self.cell.multiplicative_kernel) * ops.matmul(
-                h_prev, self.cell.multiplicative_recurrent_kernel
-            )
-            return wx, ops.matmul(m, recurrent_kernel)
-        return wx, ops.matmul(h_prev, recurrent_kernel)
+        if hasattr(self.cell, "recurrent_term"):  # an MI cell
+            terms = self.cell.project_inputs(x_tm, time_major=True)
+            return terms[0], self.cell.recurrent_term(terms, h_prev)
+        # Keras' own cells (the additive baselines).
+        return (ops.matmul(x_tm, self.cell.kernel),
+                ops.matmul(h_prev, self.cell.recurrent_kernel))
 
 
 def _hidden_size(cell):

@@ -18,6 +18,8 @@ from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from keras_mi import backend as mi_backend
 from keras_mi import validation
+from keras_mi.backend import Recurrence
+from keras_mi.backend.cell_steps import KerasOps
 from keras_mi.ops import FIXED_COEFFICIENTS, INTEGRATION_MODES
 
 COEFFICIENTS = ("alpha", "beta1", "beta2")
@@ -26,8 +28,10 @@ COEFFICIENTS = ("alpha", "beta1", "beta2")
 class MICellBase(keras.layers.Layer, DropoutRNNCell):
     """Base class of the Multiplicative Integration cells.
 
-    A subclass sets `gate_count` (G) and implements `recurrent_step`. A step
-    is split in two (the hoisted form of Eq. 4):
+    A subclass sets `gate_count` (G) and `fused_kind`, the cell whose step
+    `keras_mi.backend.cell_steps` defines (the one definition of each step,
+    which the fused recurrences run too). A step is split in two (the
+    hoisted form of Eq. 4):
 
     - `project_inputs(inputs)`: what depends on the inputs only (the input
       projection `W x` of all gates). It accepts one step
@@ -199,30 +203,101 @@ class MICellBase(keras.layers.Layer, DropoutRNNCell):
         dropped = self.dropped_inputs(inputs, training, time_major)
         return [ops.matmul(dropped, self.kernel)]
 
-    def recurrent_step(self, terms, states, training=False):
-        """One step from the terms of `project_inputs` and the states."""
-        raise NotImplementedError
+    # The cell kind of `keras_mi.backend.cell_steps` whose step this cell
+    # runs: "rnn", "lstm", "gru" or "mlstm".
+    fused_kind = None
+
+    def step_recurrence(self):
+        """The `keras_mi.backend.Recurrence` of the cell's own step: its
+        activations as the functions it was given (any Keras activation)."""
+        return Recurrence(
+            self.fused_kind,
+            integration=self.integration,
+            activation=self.activation,
+            recurrent_activation=getattr(self, "recurrent_activation", "sigmoid"),
+            reset_after=getattr(self, "reset_after", False),
+        )
+
+    def input_weights(self):
+        """The weights of the input projections, by the names of
+        `keras_mi.backend.cell_steps`: `W`."""
+        return {"W": self.kernel}
+
+    def recurrent_weights(self):
+        """The weights a step uses, by the names of
+        `keras_mi.backend.cell_steps`: `U`, the MI coefficients (general
+        mode) and `bias` (Eq. 4's `b`)."""
+        weights = {"U": self.recurrent_kernel}
+        if self.integration == "general":
+            weights.update(alpha=self.alpha, beta1=self.beta1, beta2=self.beta2)
+        if self.input_bias() is not None:
+            weights["bias"] = self.input_bias()
+        return weights
+
+    def step_inputs(self, terms):
+        """The terms of `project_inputs` by the names of
+        `keras_mi.backend.cell_steps`: `wx`."""
+        return {"wx": terms[0]}
+
+    def step_weights(self, h_prev, training=False):
+        """`recurrent_weights()` with this sequence's recurrent dropout
+        multiplier as `rmask` (in training); `h_prev` is one step's state
+        `(batch, units)` or a sequence of them `(batch, timesteps, units)`."""
+        weights = self.recurrent_weights()
+        if training and self.recurrent_dropout > 0.0:
+            if len(h_prev.shape) == 3:
+                mask = self.get_recurrent_dropout_mask(h_prev[:, 0])
+                weights["rmask"] = ops.expand_dims(mask, 1)
+            else:
+                weights["rmask"] = self.get_recurrent_dropout_mask(h_prev)
+        return weights
+
+    def recurrent_step(self, terms, states, training=False, normalizer=None):
+        """One step from the terms of `project_inputs` and the states: the
+        step of `keras_mi.backend.cell_steps`, run with `keras.ops`
+        (`normalizer`: the LSTM step's normalization hook)."""
+        nested = isinstance(states, (list, tuple))
+        states = list(states) if nested else [states]
+        spec = self.step_recurrence()
+        weights = self.step_weights(states[0], training)
+        if normalizer is not None:
+            weights["normalizer"] = normalizer
+        new, _ = spec.math.step(
+            KerasOps, spec, spec.math.prepare(spec, weights), self.step_inputs(terms),
+            tuple(states), save=False)
+        h = new[0]
+        return h, (list(new) if nested else h)
+
+    def recurrent_term(self, terms, h_prev, training=False):
+        """The recurrent term of Eq. 4 (`U h_(t-1)`; for the mLSTM `U m_t`)
+        of one step or of a sequence (`h_prev` `(batch, timesteps, units)`
+        with the terms of that sequence), by the step's own definition."""
+        spec = self.step_recurrence()
+        return spec.math.recurrent_term(
+            KerasOps, self.step_weights(h_prev, training), self.step_inputs(terms), h_prev, {})
 
     def fused_recurrence(self):
-        """The `keras_mi.backend.Recurrence` this cell's steps compute.
+        """The `keras_mi.backend.Recurrence` this cell's steps compute, with
+        its activations by name.
 
         Raises:
             NotImplementedError: with the reason, where the fused loop does
                 not cover this cell's configuration.
         """
-        raise NotImplementedError(
-            f"{type(self).__name__} has no fused recurrence"
+        return Recurrence(
+            self.fused_kind,
+            integration=self.integration,
+            activation=self.activation_name("activation"),
+            recurrent_activation=(self.activation_name("recurrent_activation")
+                                  if hasattr(self, "recurrent_activation") else "sigmoid"),
+            reset_after=getattr(self, "reset_after", False),
         )
 
     def fused_weights(self):
         """The weights of the fused loop (see
-        `keras_mi.backend.fused_recurrence`), in the compute dtype: `W`,
-        `U`, the MI coefficients (general mode) and `bias` (Eq. 4's `b`)."""
-        weights = {"W": self.kernel, "U": self.recurrent_kernel}
-        if self.integration == "general":
-            weights.update(alpha=self.alpha, beta1=self.beta1, beta2=self.beta2)
-        if self.input_bias() is not None:
-            weights["bias"] = self.input_bias()
+        `keras_mi.backend.fused_recurrence`), in the compute dtype: those
+        of the input projections and of the step."""
+        weights = {**self.input_weights(), **self.recurrent_weights()}
         return {
             name: ops.cast(value, self.compute_dtype)
             for name, value in weights.items()

@@ -14,12 +14,9 @@ recurrent projection (`Uz = U h + b'`) as in `keras.layers.GRU`.
 """
 
 import keras
-from keras import ops
 
 from keras_mi import validation
-from keras_mi.backend import Recurrence
 from keras_mi.layers import base, sequence
-from keras_mi.ops import multiplicative_integration, slice_coefficient
 
 
 @keras.saving.register_keras_serializable(package="keras_mi")
@@ -103,61 +100,14 @@ class MIGRUCell(base.MICellBase):
     def input_bias(self):
         return self.split_bias()[0]
 
-    def fused_recurrence(self):
-        return Recurrence(
-            "gru",
-            integration=self.integration,
-            activation=self.activation_name("activation"),
-            recurrent_activation=self.activation_name("recurrent_activation"),
-            reset_after=self.reset_after,
-        )
+    fused_kind = "gru"
 
-    def fused_weights(self):
-        weights = super().fused_weights()
+    def recurrent_weights(self):
+        weights = super().recurrent_weights()
         recurrent_bias = self.split_bias()[1]
         if recurrent_bias is not None:
-            weights["b_rec"] = ops.cast(recurrent_bias, self.compute_dtype)
+            weights["b_rec"] = recurrent_bias
         return weights
-
-    def recurrent_step(self, terms, states, training=False):
-        nested = isinstance(states, (list, tuple))
-        h_prev = states[0] if nested else states
-        units = self.units
-        wx = terms[0]
-        coefficients = self.mi_coefficients()
-        input_bias = self.input_bias()
-
-        def block(start, stop, uh_part):
-            alpha, beta1, beta2, bias = (
-                slice_coefficient(c, start, stop)
-                for c in (*coefficients, input_bias)
-            )
-            return multiplicative_integration(
-                wx[..., start:stop], uh_part, alpha, beta1, beta2, bias
-            )
-
-        h_dropped = self.dropped_state(h_prev, training)
-        if self.reset_after:
-            uh = ops.matmul(h_dropped, self.recurrent_kernel)
-            recurrent_bias = self.split_bias()[1]
-            if recurrent_bias is not None:
-                uh = uh + recurrent_bias
-            uh_zr, uh_h = uh[:, : 2 * units], uh[:, 2 * units :]
-        else:
-            uh_zr = ops.matmul(
-                h_dropped, self.recurrent_kernel[:, : 2 * units]
-            )
-        zr = self.recurrent_activation(block(0, 2 * units, uh_zr))
-        z, r = zr[:, :units], zr[:, units:]
-        if self.reset_after:
-            uh_h = r * uh_h
-        else:
-            uh_h = ops.matmul(
-                r * h_dropped, self.recurrent_kernel[:, 2 * units :]
-            )
-        candidate = self.activation(block(2 * units, 3 * units, uh_h))
-        h = z * h_prev + (1.0 - z) * candidate
-        return h, ([h] if nested else h)
 
     def get_config(self):
         config = {

@@ -18,10 +18,8 @@ from keras import initializers, ops
 from keras.src import backend as keras_backend
 
 from keras_mi import validation
-from keras_mi.backend import Recurrence
 from keras_mi.layers import base, normalization, sequence
 from keras_mi.layers.normalization import NORMALIZATIONS, STATISTICS
-from keras_mi.ops import multiplicative_integration
 
 NORMALIZATION_ARGS_DOC = """\
         normalization: `None` (default), `"batch"` or `"layer"`. `"batch"`
@@ -234,20 +232,6 @@ class MILSTMCell(base.MICellBase):
                     ),
                 )
 
-    def gates(self, z, c_prev, cell_normalizer=None):
-        """The LSTM update from the four pre-activations `z` (Keras order).
-
-        `cell_normalizer`, if given, maps `c_t` to what enters the output
-        nonlinearity; the state keeps the unnormalized `c_t`.
-        """
-        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
-        i = self.recurrent_activation(z_i)
-        f = self.recurrent_activation(z_f)
-        c = f * c_prev + i * self.activation(z_c)
-        o = self.recurrent_activation(z_o)
-        c_out = c if cell_normalizer is None else cell_normalizer(c)
-        return o * self.activation(c_out), c
-
     fused_kind = "lstm"
 
     def fused_recurrence(self):
@@ -255,41 +239,14 @@ class MILSTMCell(base.MICellBase):
             raise NotImplementedError(
                 f"normalization={self.normalization!r} runs in the step loop"
             )
-        return Recurrence(
-            self.fused_kind,
-            integration=self.integration,
-            activation=self.activation_name("activation"),
-            recurrent_activation=self.activation_name("recurrent_activation"),
-        )
-
-    def recurrent_projection(self, terms, h_prev, training=False):
-        """`U h_(t-1)`, the recurrent term of every gate."""
-        return ops.matmul(
-            self.dropped_state(h_prev, training), self.recurrent_kernel
-        )
+        return super().fused_recurrence()
 
     def recurrent_step(self, terms, states, training=False):
-        h_prev, c_prev = states[0], states[1]
-        uh = self.recurrent_projection(terms, h_prev, training)
         if self.normalization is None:
-            z = multiplicative_integration(
-                terms[0], uh, *self.mi_coefficients(), self.bias
-            )
-            h, c = self.gates(z, c_prev)
-            return h, [h, c]
+            return super().recurrent_step(terms, states, training)
         step = states[2] if self.normalization == "batch" else None
-
-        def norm(name, values):
-            return self.normalized(name, values, step, training)
-
-        wx = norm("input", terms[0]) * self.input_gamma
-        uh = norm("recurrent", uh) * self.recurrent_gamma
-        z = multiplicative_integration(wx, uh, *self.mi_coefficients(), self.bias)
-        h, c = self.gates(
-            z,
-            c_prev,
-            lambda c: norm("cell", c) * self.cell_gamma + self.cell_beta,
-        )
+        h, (h, c) = super().recurrent_step(
+            terms, list(states[:2]), training, normalizer=_Normalizer(self, step, training))
         if step is None:
             return h, [h, c]
         return h, [h, c, step + 1.0]
@@ -336,6 +293,28 @@ class MILSTMCell(base.MICellBase):
             "gamma_initializer": initializers.serialize(self.gamma_initializer),
         }
         return {**super().get_config(), **config}
+
+
+class _Normalizer:
+    """Recurrent batch or layer normalization inside one LSTM step (the
+    `normalizer` hook of `keras_mi.backend.cell_steps.LSTMMath.step`): `W x`
+    and `U h` normalized times their gains, and `c_t` normalized times its
+    gain plus its shift, before the output activation."""
+
+    def __init__(self, owner, step, training):
+        self.owner, self.step, self.training = owner, step, training
+
+    def _normalized(self, name, values):
+        return self.owner.normalized(name, values, self.step, self.training)
+
+    def input(self, wx):
+        return self._normalized("input", wx) * self.owner.input_gamma
+
+    def recurrent(self, uh):
+        return self._normalized("recurrent", uh) * self.owner.recurrent_gamma
+
+    def cell(self, c):
+        return self._normalized("cell", c) * self.owner.cell_gamma + self.owner.cell_beta
 
 
 class LSTMFamilySequence(sequence.MISequenceBase):
@@ -402,7 +381,7 @@ class LSTMFamilySequence(sequence.MISequenceBase):
         )
         values = {
             "input": terms[0],
-            "recurrent": cell.recurrent_projection(terms, h_prev, training=True),
+            "recurrent": cell.recurrent_term(terms, h_prev, training=True),
             "cell": c_sequence[:, :steps],
         }
         for name, value in values.items():

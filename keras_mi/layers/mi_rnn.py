@@ -7,11 +7,8 @@ linear MI-RNN of their section 3.1.1.)
 """
 
 import keras
-from keras import ops
 
-from keras_mi.backend import Recurrence
 from keras_mi.layers import base, sequence
-from keras_mi.ops import multiplicative_integration
 
 
 @keras.saving.register_keras_serializable(package="keras_mi")
@@ -64,25 +61,7 @@ class MIRNNCell(base.MICellBase):
             **kwargs,
         )
 
-    def fused_recurrence(self):
-        return Recurrence(
-            "rnn",
-            integration=self.integration,
-            activation=self.activation_name("activation"),
-        )
-
-    def recurrent_step(self, terms, states, training=False):
-        nested = isinstance(states, (list, tuple))
-        h_prev = states[0] if nested else states
-        uh = ops.matmul(
-            self.dropped_state(h_prev, training), self.recurrent_kernel
-        )
-        h = self.activation(
-            multiplicative_integration(
-                terms[0], uh, *self.mi_coefficients(), self.bias
-            )
-        )
-        return h, ([h] if nested else h)
+    fused_kind = "rnn"
 
 
 @keras.saving.register_keras_serializable(package="keras_mi")

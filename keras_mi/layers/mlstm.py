@@ -25,7 +25,6 @@ from keras_mi.layers.mi_lstm import (
     LSTMFamilySequence,
     MILSTMCell,
 )
-from keras_mi.ops import FIXED_COEFFICIENTS, multiplicative_integration
 
 
 @keras.saving.register_keras_serializable(package="keras_mi")
@@ -107,14 +106,14 @@ class MLSTMCell(MILSTMCell):
 
     fused_kind = "mlstm"
 
-    def fused_weights(self):
-        weights = super().fused_weights()
-        for name, variable in (
-            ("Wmx", self.multiplicative_kernel),
-            ("Wmh", self.multiplicative_recurrent_kernel),
-        ):
-            weights[name] = ops.cast(variable, self.compute_dtype)
-        return weights
+    def input_weights(self):
+        return {**super().input_weights(), "Wmx": self.multiplicative_kernel}
+
+    def recurrent_weights(self):
+        return {**super().recurrent_weights(), "Wmh": self.multiplicative_recurrent_kernel}
+
+    def step_inputs(self, terms):
+        return {"wx": terms[0], "wmx": terms[1]}
 
     def project_inputs(self, inputs, training=False, time_major=False):
         """`[W x, W_mx x]`: both input projections, with one dropout mask."""
@@ -123,17 +122,6 @@ class MLSTMCell(MILSTMCell):
             ops.matmul(dropped, self.kernel),
             ops.matmul(dropped, self.multiplicative_kernel),
         ]
-
-    def recurrent_projection(self, terms, h_prev, training=False):
-        """`U m_t` with `m_t = (W_mx x_t) * (W_mh h_(t-1))`."""
-        wmh = ops.matmul(
-            self.dropped_state(h_prev, training),
-            self.multiplicative_recurrent_kernel,
-        )
-        m = multiplicative_integration(
-            terms[1], wmh, *FIXED_COEFFICIENTS["simple"]
-        )
-        return ops.matmul(m, self.recurrent_kernel)
 
     def get_config(self):
         config = {}

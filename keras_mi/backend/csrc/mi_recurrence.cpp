@@ -3,8 +3,9 @@
 // recurrent GEMM (two for the mLSTM and the GRU without reset_after) and one
 // pass of elementwise work.
 //
-// The math is that of keras_mi/backend/recurrence.py, which is the reference
-// these loops are tested against; the comments name the equation each line
+// The math is that of keras_mi/backend/cell_steps.py (each cell's step and
+// its derivative, run over a sequence by keras_mi/backend/recurrence.py),
+// the reference these loops are tested against; the comments name the equation each line
 // computes or differentiates (Wu et al. 2016: Eq. 4 and Appendix A).
 // Tensors are time-major and contiguous: inputs x (T, B, D), states (B, H).
 // The input projection W x_t is computed step by step (one small GEMM), so no
