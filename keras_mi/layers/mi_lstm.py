@@ -199,38 +199,19 @@ class MILSTMCell(base.MICellBase):
 
     def build_normalization(self):
         width = self.gate_count * self.units
-        sizes = {"input": width, "recurrent": width, "cell": self.units}
-        for name, size in sizes.items():
-            setattr(
-                self,
-                f"{name}_gamma",
-                self.add_weight(
-                    shape=(size,),
-                    name=f"{name}_gamma",
-                    initializer=self.gamma_initializer,
-                ),
-            )
-        self.cell_beta = self.add_weight(
-            shape=(self.units,), name="cell_beta", initializer="zeros"
+        self.normalizer = normalization.RecurrentNormalization(
+            self,
+            self.normalization,
+            widths={"input": width, "recurrent": width, "cell": self.units},
+            rows=self.statistics_rows,
+            gamma_initializer=self.gamma_initializer,
+            momentum=self.normalization_momentum,
+            epsilon=self.normalization_epsilon,
+            synchronized=self.normalization_synchronized,
         )
-        if self.normalization != "batch":
-            return
-        for name, size in sizes.items():
-            for moment, initializer in (("mean", "zeros"), ("variance", "ones")):
-                setattr(
-                    self,
-                    f"moving_{name}_{moment}",
-                    self.add_weight(
-                        shape=(self.statistics_rows, size),
-                        name=f"moving_{name}_{moment}",
-                        initializer=initializer,
-                        trainable=False,
-                        # Under a tf.distribute strategy every replica's
-                        # update is averaged, so that the replicas keep one
-                        # population estimate.
-                        aggregation="mean",
-                    ),
-                )
+        # The weights are readable by their names, as attributes of the cell.
+        for name, variable in self.normalizer.weights_by_name().items():
+            setattr(self, name, variable)
 
     fused_kind = "lstm"
 
@@ -244,39 +225,21 @@ class MILSTMCell(base.MICellBase):
     def recurrent_step(self, terms, states, training=False):
         if self.normalization is None:
             return super().recurrent_step(terms, states, training)
+        if self.normalization == "batch" and training and self.statistics_owner is None:
+            raise ValueError(
+                f"Cell `{self.name}` uses normalization='batch', whose "
+                "per-timestep population statistics are updated by its "
+                "sequence layer; train it inside `MILSTM`/`MLSTM` "
+                "(for example `MILSTM(units, normalization='batch')`), "
+                "not inside `keras.layers.RNN`. Inference "
+                "(training=False) works in any RNN layer."
+            )
         step = states[2] if self.normalization == "batch" else None
         h, (h, c) = super().recurrent_step(
-            terms, list(states[:2]), training, normalizer=_Normalizer(self, step, training))
+            terms, list(states[:2]), training, normalizer=self.normalizer.for_step(step, training))
         if step is None:
             return h, [h, c]
         return h, [h, c, step + 1.0]
-
-    def normalized(self, name, values, step, training):
-        """`values` (`W x`, `U h` or `c`) normalized, before the gain."""
-        epsilon = self.normalization_epsilon
-        if self.normalization == "layer":
-            mean, variance = normalization.layer_moments(values)
-        elif training:
-            if self.statistics_owner is None:
-                raise ValueError(
-                    f"Cell `{self.name}` uses normalization='batch', whose "
-                    "per-timestep population statistics are updated by its "
-                    "sequence layer; train it inside `MILSTM`/`MLSTM` "
-                    "(for example `MILSTM(units, normalization='batch')`), "
-                    "not inside `keras.layers.RNN`. Inference "
-                    "(training=False) works in any RNN layer."
-                )
-            mean, variance = normalization.batch_moments(
-                values, self.normalization_synchronized
-            )
-        else:
-            mean = normalization.statistics_at(
-                getattr(self, f"moving_{name}_mean"), step, values.dtype
-            )
-            variance = normalization.statistics_at(
-                getattr(self, f"moving_{name}_variance"), step, values.dtype
-            )
-        return normalization.normalize(values, mean, variance, epsilon)
 
     def get_config(self):
         config = {
@@ -293,28 +256,6 @@ class MILSTMCell(base.MICellBase):
             "gamma_initializer": initializers.serialize(self.gamma_initializer),
         }
         return {**super().get_config(), **config}
-
-
-class _Normalizer:
-    """Recurrent batch or layer normalization inside one LSTM step (the
-    `normalizer` hook of `keras_mi.backend.cell_steps.LSTMMath.step`): `W x`
-    and `U h` normalized times their gains, and `c_t` normalized times its
-    gain plus its shift, before the output activation."""
-
-    def __init__(self, owner, step, training):
-        self.owner, self.step, self.training = owner, step, training
-
-    def _normalized(self, name, values):
-        return self.owner.normalized(name, values, self.step, self.training)
-
-    def input(self, wx):
-        return self._normalized("input", wx) * self.owner.input_gamma
-
-    def recurrent(self, uh):
-        return self._normalized("recurrent", uh) * self.owner.recurrent_gamma
-
-    def cell(self, c):
-        return self._normalized("cell", c) * self.owner.cell_gamma + self.owner.cell_beta
 
 
 class LSTMFamilySequence(sequence.MISequenceBase):
@@ -379,25 +320,11 @@ class LSTMFamilySequence(sequence.MISequenceBase):
         h_prev = ops.concatenate(
             [ops.expand_dims(h0, 1), h_sequence[:, : steps - 1]], axis=1
         )
-        values = {
+        cell.normalizer.update({
             "input": terms[0],
             "recurrent": cell.recurrent_term(terms, h_prev, training=True),
             "cell": c_sequence[:, :steps],
-        }
-        for name, value in values.items():
-            if shared:  # every step of every sequence is one sample
-                value = ops.reshape(value, (-1, value.shape[-1]))
-            mean, variance = normalization.batch_moments(
-                value, cell.normalization_synchronized
-            )
-            if shared:
-                mean, variance = mean[None], variance[None]
-            for moment, statistic in (("mean", mean), ("variance", variance)):
-                normalization.moving_average_update(
-                    getattr(cell, f"moving_{name}_{moment}"),
-                    statistic,
-                    cell.normalization_momentum,
-                )
+        }, shared=shared)
 
 
 @keras.saving.register_keras_serializable(package="keras_mi")

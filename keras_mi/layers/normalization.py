@@ -76,3 +76,110 @@ def moving_average_update(variable, batch_values, momentum):
     if count < variable.shape[0]:
         updated = ops.concatenate([updated, variable[count:]], axis=0)
     variable.assign(updated)
+
+
+QUANTITIES = ("input", "recurrent", "cell")  # W x, U h and c_t
+
+
+class RecurrentNormalization:
+    """The normalization of one LSTM-family cell, in one object: its gains
+    (`input_gamma`, `recurrent_gamma`, `cell_gamma`), its shift
+    (`cell_beta`) and, for batch normalization, its population statistics
+    (`moving_{input,recurrent,cell}_{mean,variance}`), with what is done
+    with them: normalize `W x`, `U h` or `c_t` inside a step (`for_step`
+    gives the step's hook) and move the statistics after a training loop
+    (`update`).
+
+    The weights are created on the cell (`cell.add_weight`, in the order
+    above), so they are the cell's weights, saved and loaded as the cell's,
+    with the same names as before this object held them.
+    """
+
+    def __init__(self, cell, kind, widths, rows, gamma_initializer, momentum, epsilon,
+                 synchronized=False):
+        self.kind, self.momentum, self.epsilon = kind, momentum, epsilon
+        self.synchronized = synchronized
+        self.gains = {
+            name: cell.add_weight(shape=(widths[name],), name=f"{name}_gamma",
+                                  initializer=gamma_initializer)
+            for name in QUANTITIES
+        }
+        self.shift = cell.add_weight(shape=(widths["cell"],), name="cell_beta",
+                                     initializer="zeros")
+        self.statistics = {}
+        if kind != "batch":
+            return
+        for name in QUANTITIES:
+            self.statistics[name] = tuple(
+                cell.add_weight(
+                    shape=(rows, widths[name]),
+                    name=f"moving_{name}_{moment}",
+                    initializer=initializer,
+                    trainable=False,
+                    # Under a tf.distribute strategy every replica's update
+                    # is averaged, so that the replicas keep one population
+                    # estimate.
+                    aggregation="mean",
+                )
+                for moment, initializer in (("mean", "zeros"), ("variance", "ones"))
+            )
+
+    def weights_by_name(self):
+        """{weight name: variable}: the gains, the shift, the statistics."""
+        named = {f"{name}_gamma": gain for name, gain in self.gains.items()}
+        named["cell_beta"] = self.shift
+        for name, (mean, variance) in self.statistics.items():
+            named[f"moving_{name}_mean"] = mean
+            named[f"moving_{name}_variance"] = variance
+        return named
+
+    def normalized(self, name, values, step=None, training=False):
+        """`values` (the quantity `name` of `QUANTITIES`) normalized, then
+        scaled by its gain (and shifted, for the cell state): by its own
+        moments with layer normalization, by the batch's in training with
+        batch normalization, else by the population statistics at each
+        sequence's `step`."""
+        if self.kind == "layer":
+            mean, variance = layer_moments(values)
+        elif training:
+            mean, variance = batch_moments(values, self.synchronized)
+        else:
+            table_mean, table_variance = self.statistics[name]
+            mean = statistics_at(table_mean, step, values.dtype)
+            variance = statistics_at(table_variance, step, values.dtype)
+        result = normalize(values, mean, variance, self.epsilon) * self.gains[name]
+        return result + self.shift if name == "cell" else result
+
+    def for_step(self, step, training):
+        """The `normalizer` hook of `keras_mi.backend.cell_steps.LSTMMath`."""
+        return _StepHook(self, step, training)
+
+    def update(self, values, shared=False):
+        """Moves the population statistics toward the batch moments of
+        `values` ({quantity: `(batch, steps, width)`}): per timestep, or,
+        with `shared`, over the batch and all steps."""
+        for name, value in values.items():
+            if shared:  # every step of every sequence is one sample
+                value = ops.reshape(value, (-1, value.shape[-1]))
+            mean, variance = batch_moments(value, self.synchronized)
+            if shared:
+                mean, variance = mean[None], variance[None]
+            for table, statistic in zip(self.statistics[name], (mean, variance)):
+                moving_average_update(table, statistic, self.momentum)
+
+
+class _StepHook:
+    def __init__(self, normalization, step, training):
+        self.normalization, self.step, self.training = normalization, step, training
+
+    def _normalized(self, name, values):
+        return self.normalization.normalized(name, values, self.step, self.training)
+
+    def input(self, wx):
+        return self._normalized("input", wx)
+
+    def recurrent(self, uh):
+        return self._normalized("recurrent", uh)
+
+    def cell(self, c):
+        return self._normalized("cell", c)
