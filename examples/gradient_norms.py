@@ -27,7 +27,7 @@ from keras_mi.callbacks import (
     ActivationMonitor,
     GradientNormMonitor,
     ScaleMonitor,
-    read_gradient_norms,
+    events,
 )
 from keras_mi.data import VOCABULARY_SIZE, byte_windows, embedded_corpus_files
 from keras_mi.metrics import BitsPerCharacter
@@ -81,17 +81,8 @@ def train(kind, args, probe, log_dir):
 def read_profiles(log_dir):
     """The logged log-norms `{t: (steps, values)}` and the last
     `scale/profile` image (PNG bytes), read back from the event files."""
-    import tensorflow as tf
-    from tensorboard.backend.event_processing import event_accumulator
-
-    curves = read_gradient_norms(log_dir, PLOTTED_STEPS)
-    events = event_accumulator.EventAccumulator(
-        os.path.join(log_dir, "monitors"), size_guidance={"tensors": 0}
-    )
-    events.Reload()
-    image = events.Tensors("scale/profile")[-1]
-    png = tf.make_ndarray(image.tensor_proto)[2]  # [width, height, png bytes]
-    return curves, png
+    return (events.read_gradient_norms(log_dir, PLOTTED_STEPS),
+            events.read_image(log_dir, events.SCALE_PROFILE))
 
 
 def main(argv=None):

@@ -28,7 +28,7 @@ import protocol  # noqa: E402
 import verdicts  # noqa: E402
 
 from keras_mi import MIRNN  # noqa: E402
-from keras_mi.callbacks import ActivationMonitor  # noqa: E402
+from keras_mi.callbacks import ActivationMonitor, events  # noqa: E402
 
 NAME = "fig1bcd_tanh_rnns"
 KINDS = ("vanilla-RNN", "MI-RNN-simple", "MI-RNN-general")
@@ -64,19 +64,9 @@ def build(kind, args, corpus, seed, coefficients):
 def read_activations(log_dir):
     """The last logged hidden-activation histogram (bin edges, counts) and
     the saturation over training (steps, fractions), from the event files."""
-    import tensorflow as tf
-    from tensorboard.backend.event_processing import event_accumulator
-
-    events = event_accumulator.EventAccumulator(
-        os.path.join(log_dir, "monitors"), size_guidance={"tensors": 0})
-    events.Reload()
-    saturation = events.Tensors("activations/saturation")
-    histogram = tf.make_ndarray(events.Tensors("activations/hidden")[-1].tensor_proto)
-    # TensorBoard histograms: rows of (left edge, right edge, count).
-    return ({"left": histogram[:, 0].tolist(), "right": histogram[:, 1].tolist(),
-             "count": histogram[:, 2].tolist()},
-            {"steps": [int(r.step) for r in saturation],
-             "fraction": [float(tf.make_ndarray(r.tensor_proto)) for r in saturation]})
+    steps, fractions = events.read_scalars(log_dir, events.SATURATION)
+    return (events.read_histogram(log_dir, events.HIDDEN),
+            {"steps": steps, "fraction": fractions})
 
 
 def hidden_activations(model, x):

@@ -29,6 +29,7 @@ from keras_mi.startup import quiet_tensorflow
 
 from keras_mi import validation
 from keras_mi.backend import value_and_gradients
+from keras_mi.callbacks import events
 from keras_mi.callbacks.probe import Probe, find_recurrent_layer
 
 
@@ -70,40 +71,10 @@ def _profile_image(values, title, ylabel):
     return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGBA"))[None]
 
 
-# log ||dC/dh_t|| of step t is logged under this tag in its own run,
-# `monitors/gradient_t=NNN`: TensorBoard gives each run its own colour and
-# names it, so the steps are told apart in one chart.
-GRADIENT_TAG = "gradient_norm/log_dC_dh_t"
-GRADIENT_RUN = "gradient_t={:03d}"
-
-
 def default_timesteps(length):
     """The steps logged by default: 0, T/4, T/2, 3T/4 and T-1 (five lines a
     person can tell apart, from the most distant step to the last)."""
     return sorted({0, length // 4, length // 2, (3 * length) // 4, length - 1})
-
-
-def read_gradient_norms(log_dir, timesteps=None):
-    """`{t: (steps, log norms)}` as `GradientNormMonitor` logged them under
-    `log_dir` (all the steps it logged, or `timesteps`)."""
-    import tensorflow as tf
-    from tensorboard.backend.event_processing import event_accumulator
-
-    folder = os.path.join(log_dir, "monitors")
-    runs = {int(name.split("=")[1]): name for name in sorted(os.listdir(folder))
-            if name.startswith("gradient_t=")} if os.path.isdir(folder) else {}
-    curves = {}
-    for t in runs if timesteps is None else timesteps:
-        if t not in runs:
-            raise ValueError(f"No gradient norm of step t={t} in {folder} (logged: "
-                             f"{sorted(runs) or 'none'}).")
-        events = event_accumulator.EventAccumulator(
-            os.path.join(folder, runs[t]), size_guidance={"tensors": 0})
-        events.Reload()
-        records = events.Tensors(GRADIENT_TAG)
-        curves[t] = ([int(r.step) for r in records],
-                     [float(tf.make_ndarray(r.tensor_proto)) for r in records])
-    return curves
 
 
 def custom_scalars_layout():
@@ -122,13 +93,13 @@ def custom_scalars_layout():
                 chart=[
                     chart(
                         "gradient norm through time: log ||dC/dh_t|| (Fig. 1(a))",
-                        [GRADIENT_TAG + "$"],
+                        [events.GRADIENT_TAG + "$"],
                     ),
                     chart(
                         "input vs recurrent scale: ||Wx||, ||Uh||",
-                        [r"scale/Wx$", r"scale/Uh$"],
+                        [events.SCALE_WX + "$", events.SCALE_UH + "$"],
                     ),
-                    chart("tanh saturation", [r"activations/saturation"]),
+                    chart("tanh saturation", [events.SATURATION]),
                 ],
             )
         ]
@@ -150,7 +121,7 @@ def check_log_dir(log_dir):
     """Creates `log_dir/monitors` if needed; raises a `ValueError` naming
     `log_dir` when it cannot be created or written (TensorFlow's own error
     comes later, from inside its summary writer)."""
-    folder = os.path.join(log_dir, "monitors")
+    folder = os.path.join(log_dir, events.MONITORS)
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as error:
@@ -217,7 +188,7 @@ class _Monitor(keras.callbacks.Callback):
     def writer(self):
         if self._writer is None:
             self._writer = _summary().create_file_writer(
-                os.path.join(self.log_dir, "monitors")
+                os.path.join(self.log_dir, events.MONITORS)
             )
             write_custom_scalars_layout(self._writer)
         return self._writer
@@ -352,7 +323,7 @@ class GradientNormMonitor(_Monitor):
     def _step_writer(self, t):
         if t not in self._step_writers:
             self._step_writers[t] = _summary().create_file_writer(
-                os.path.join(self.log_dir, "monitors", GRADIENT_RUN.format(t)))
+                os.path.join(self.log_dir, events.MONITORS, events.GRADIENT_RUN.format(t)))
         return self._step_writers[t]
 
     def on_train_end(self, logs=None):
@@ -367,7 +338,7 @@ class GradientNormMonitor(_Monitor):
             if 0 <= t < len(norms):
                 writer = self._step_writer(t)
                 with writer.as_default(step=step):
-                    _summary().scalar(GRADIENT_TAG, logs[t])
+                    _summary().scalar(events.GRADIENT_TAG, logs[t])
                 writer.flush()
         with self.writer().as_default(step=step):
             self.write(norms)
@@ -383,9 +354,9 @@ class GradientNormMonitor(_Monitor):
                 stacklevel=2)
         summary = _summary()
         logs = np.log(np.maximum(norms, np.finfo("float64").tiny))
-        summary.histogram("gradient_norm/log_profile", logs)
+        summary.histogram(events.GRADIENT_LOG_PROFILE, logs)
         summary.image(
-            "gradient_norm/profile",
+            events.GRADIENT_PROFILE,
             _profile_image({"log ||dC/dh_t||": logs}, "gradient norm through time", "log norm"),
         )
 
@@ -418,10 +389,10 @@ class ActivationMonitor(_Monitor):
 
     def write(self, values):
         summary = _summary()
-        summary.histogram("activations/hidden", values["hidden"])
+        summary.histogram(events.HIDDEN, values["hidden"])
         if values["cell"] is not None:
-            summary.histogram("activations/cell", values["cell"])
-        summary.scalar("activations/saturation", values["saturation"])
+            summary.histogram(events.CELL, values["cell"])
+        summary.scalar(events.SATURATION, values["saturation"])
 
 
 class ScaleMonitor(_Monitor):
@@ -447,13 +418,13 @@ class ScaleMonitor(_Monitor):
         wx_norm, uh_norm = values
         # U h_(t-1) is zero at t = 0 (zero initial state): averaged from t = 1.
         later = slice(1, None) if len(uh_norm) > 1 else slice(None)
-        summary.scalar("scale/Wx", float(wx_norm.mean()))
-        summary.scalar("scale/Uh", float(uh_norm[later].mean()))
+        summary.scalar(events.SCALE_WX, float(wx_norm.mean()))
+        summary.scalar(events.SCALE_UH, float(uh_norm[later].mean()))
         summary.scalar(
-            "scale/ratio_Wx_over_Uh",
+            events.SCALE_RATIO,
             float(wx_norm[later].mean() / max(uh_norm[later].mean(), 1e-12)),
         )
         summary.image(
-            "scale/profile",
+            events.SCALE_PROFILE,
             _profile_image({"||Wx_t||": wx_norm, "||Uh_(t-1)||": uh_norm}, "input vs recurrent scale", "norm"),
         )
