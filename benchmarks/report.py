@@ -5,14 +5,23 @@ are MI layer / reference: below 1 the MI layer is faster or smaller.
 """
 
 import argparse
+import importlib.util
 import json
 import os
-import sys
 from collections import defaultdict
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from rnn_speed import RATIOS as PAIRS  # noqa: E402  (the pairs measured)
+def _sibling(name):
+    """A script of this folder, loaded by its path (the folder is not a
+    package)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PAIRS = _sibling("rnn_speed").RATIOS  # the pairs measured
 
 MEMORY_KINDS = {
     "host_peak_rss_growth_bytes": "host RSS",

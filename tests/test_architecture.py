@@ -3,7 +3,6 @@
 docs/architecture.md draws the layers these tests hold."""
 
 import ast
-import os
 import pathlib
 import tomllib
 
@@ -107,3 +106,28 @@ def test_one_top_level_package_is_distributed():
     assert packages and {p.split(".")[0] for p in packages} == {"keras_mi"}
     scripts = configuration["project"]["scripts"]
     assert all(target.startswith("keras_mi.") for target in scripts.values())
+
+
+MAX_LINES = 500
+
+
+def test_no_module_of_the_package_is_over_500_lines():
+    long = {str(path.relative_to(ROOT)): count
+            for path in PACKAGE.rglob("*.py")
+            if (count := len(path.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
+
+
+def test_no_python_file_edits_sys_path():
+    """The experiments are a package (`python -m examples.paper.NAME`), the
+    benchmarks load a sibling by its path: nothing imports by editing
+    `sys.path`."""
+    edits = []
+    for folder in ("keras_mi", "examples", "benchmarks", "tests", "scripts"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (isinstance(node, ast.Attribute) and node.attr == "path"
+                        and isinstance(node.value, ast.Name) and node.value.id == "sys"):
+                    edits.append(str(path.relative_to(ROOT)))
+                    break
+    assert edits == []

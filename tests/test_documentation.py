@@ -8,13 +8,11 @@ dataset, as data); the benchmark script through bash at a tiny shape. The
 few lines that are not run here say why in `RUN_ELSEWHERE`.
 """
 
-import importlib.util
 import os
 import pathlib
 import re
 import shlex
 import subprocess
-import sys
 
 import keras
 import pytest
@@ -29,21 +27,21 @@ RUN_ELSEWHERE = {
     "pip install": "installation: scripts/setup.sh runs it before any test",
     "bash scripts/test.sh": "the test command itself (CI runs it)",
     "bash scripts/train.sh": "the main job: CI runs it, shortened, after the tests",
-    ".venv/bin/python examples/paper/run_all.py": (
+    ".venv/bin/python -m examples.paper.run_all": (
         "tests/test_paper_experiments.py runs the runner, and with it every "
         "experiment, at tiny size"
     ),
-    ".venv/bin/python examples/paper/table1_paper_lr.py": (
+    ".venv/bin/python -m examples.paper.table1_paper_lr": (
         "tests/test_paper_experiments.py runs it at tiny size, through the runner"
     ),
     "keras-mi train --run-dir runs/milstm --resume": (
         "a finished run is not resumed; tests/test_cli.py kills a real run and "
         "resumes it, and checks that a finished one says so"
     ),
-    ".venv/bin/python examples/paper/report.py --page": (
+    ".venv/bin/python -m examples.paper.report --page": (
         "tests/test_paper_experiments.py checks that it leaves docs/results.md as committed"
     ),
-    ".venv/bin/python examples/paper/build_kjv_corpus.py": (
+    ".venv/bin/python -m examples.paper.build_kjv_corpus": (
         "it fetches Debian packages from the mirror; tests/test_paper_experiments.py "
         "tests its parser and the corpus layout"
     ),
@@ -104,15 +102,6 @@ def tiny_corpus(tmp_path):
     return str(corpus)
 
 
-def _load_example(name):
-    path = ROOT / "examples" / f"{name}.py"
-    sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _run_keras_mi(argv, tiny_corpus):
     """One documented `keras-mi` command at tiny size, in-process."""
     command = argv[0]
@@ -151,10 +140,11 @@ def test_shell_commands_run(document, tmp_path, monkeypatch, tiny_corpus, capsys
             code = _run_keras_mi(argv[1:], tiny_corpus)
             assert code == 0, f"{document.name}: `{line}` failed:\n{capsys.readouterr().err}"
             continue
-        if argv[:2] == [".venv/bin/python", "examples/paper/report.py"]:
+        if argv[:3] == [".venv/bin/python", "-m", "examples.paper.report"]:
             # The summary of the committed results, read from the checkout.
-            report = _load_example("paper/report")
-            arguments = [a if a.startswith("-") else str(ROOT / a) for a in argv[2:]]
+            from examples.paper import report
+
+            arguments = [a if a.startswith("-") else str(ROOT / a) for a in argv[3:]]
             assert report.main(arguments)["rows"], f"{document.name}: `{line}` read nothing"
             continue
         if argv[:2] == ["bash", "benchmarks/run_cpu.sh"]:

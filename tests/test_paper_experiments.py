@@ -6,19 +6,18 @@ read from those JSON files."""
 import importlib
 import json
 import pathlib
-import sys
 
 import keras
 import numpy as np
 import pytest
 
+from examples.paper import registry
+
 PAPER = pathlib.Path(__file__).resolve().parents[1] / "examples" / "paper"
 
 
 def load(name):
-    if str(PAPER) not in sys.path:
-        sys.path.insert(0, str(PAPER))
-    return importlib.import_module(name)
+    return importlib.import_module(f"examples.paper.{name}")
 
 
 # What each experiment's "results" must hold, per model.
@@ -47,36 +46,15 @@ EXPECTED = {
         {"LSTM, trained on", "LSTM -> MI-LSTM, fine-tuned", "difference"}, set()),
     "fig2_learnability": ({"dot product, d=2"}, set()),
 }
-# The experiments judged by criteria fixed before the run (each claim they judge).
-JUDGED = {
-    "table1_init_scale": {"table1_init_scale", "scale_mechanism"},
-    "table1_paper_lr": {"table1_paper_lr"},
-    "fig1a_gradient_norms": {"fig1a_gradient_norms"},
-    "fig1bcd_tanh_rnns": {"fig1b_final", "fig1b_speed", "fig1cd_saturation"},
-    "lstm_family": {"milstm_vs_lstm", "mlstm_vs_lstm"},
-    "multiplicative_embeddings": {"multdec_vs_lstm", "multdec_vs_concatenated",
-                                  "multencdec_vs_multdec"},
-    "fig3_multitask": {"fig3_mi_better", "fig3_gap_grows"},
-    "sequential_digits_bn": {"bn_faster"},
-    "bn_statistics": {"bn_per_step_statistics"},
-    "fig2_learnability": {"fig2_multiplicative"},  # the tiny run has the dot product only
-}
-
-
-# The backend each experiment runs on at the tiny size in this suite (the
-# test command runs the suite once per backend): every experiment runs once
-# per run of the command, and each backend's share takes a third of the
-# time of all twelve (which was minutes on TensorFlow). The scripts are
-# backend-neutral Keras over keras_mi, whose layers, models and callbacks
-# are tested on every backend; `examples/paper/run_all.py --tiny` runs all
-# twelve on whichever backend is set. Shares balanced by measured time.
-TINY_BACKEND = {
-    "fig1a_gradient_norms": "tensorflow", "sequential_digits_bn": "tensorflow",
-    "conversion": "tensorflow", "fig2_learnability": "tensorflow",
-    "table1_paper_lr": "jax", "lstm_family": "jax", "char_lm": "jax", "bn_statistics": "jax",
-    "table1_init_scale": "torch", "fig1bcd_tanh_rnns": "torch",
-    "multiplicative_embeddings": "torch", "fig3_multitask": "torch",
-}
+# The experiments judged by criteria fixed before the run (each claim they
+# judge), and the backend each one's tiny run takes in this suite (the test
+# command runs the suite once per backend: every experiment runs once per
+# run of the command). The scripts are backend-neutral Keras over keras_mi,
+# whose layers, models and callbacks are tested on every backend;
+# `python -m examples.paper.run_all --tiny` runs all twelve on whichever
+# backend is set.
+JUDGED = {name: set(e.judged) for name, e in registry.EXPERIMENTS.items() if e.judged}
+TINY_BACKEND = {name: e.tiny_backend for name, e in registry.EXPERIMENTS.items()}
 BACKEND = keras.backend.backend()
 HERE = [name for name in EXPECTED if TINY_BACKEND[name] == BACKEND]
 
@@ -100,9 +78,12 @@ def test_every_experiment_runs_tiny_on_one_backend():
 
 
 def test_the_registry_lists_every_experiment():
-    assert set(load("report").EXPERIMENTS) == set(EXPECTED)
-    assert set(load("run_all").TINY) == set(EXPECTED)
-    assert load("run_all").CONVERGED <= set(JUDGED)
+    assert set(registry.NAMES) == set(EXPECTED)
+    assert {name for name, e in registry.EXPERIMENTS.items() if e.converged} <= set(JUDGED)
+    for name in registry.NAMES:
+        assert registry.module(name).NAME == name
+    with pytest.raises(ValueError, match="table9"):
+        registry.module("table9")
 
 
 def test_every_experiment_writes_its_json_and_figures(tiny_results):
@@ -116,7 +97,7 @@ def test_every_experiment_writes_its_json_and_figures(tiny_results):
             assert keys <= set(record["results"][model]), (name, model)
         assert record["runs"] and record["table"]["rows"], name
         assert record["environment"]["command"].startswith(
-            f".venv/bin/python examples/paper/{name}.py --out ")
+            f".venv/bin/python -m examples.paper.{name} --out ")
         for figure in record["figures"]:
             assert (out / name / figure).read_bytes()[:4] == b"\x89PNG", (name, figure)
         if name in JUDGED:
@@ -125,7 +106,7 @@ def test_every_experiment_writes_its_json_and_figures(tiny_results):
             for claim, outcome in record["verdict"].items():
                 assert outcome["verdict"] in verdicts.VERDICTS, (name, claim)
                 assert record["criterion"][claim] == verdicts.CRITERIA[claim]
-            if name in load("run_all").CONVERGED:
+            if registry.EXPERIMENTS[name].converged:
                 assert all(isinstance(run["converged"], bool) for run in record["runs"]), name
     timings = json.loads((out / "runner.json").read_text())
     assert set(timings["seconds"]) == set(HERE) and not timings["failed"]
@@ -191,7 +172,7 @@ def test_runner_table_reads_the_json_files(tiny_results, tmp_path):
     out, table = tiny_results
     report = load("report")
     assert [row[0] for row in table["rows"]] == [
-        name for name in load("report").EXPERIMENTS if name in HERE]
+        name for name in registry.NAMES if name in HERE]
     record = json.loads((out / "conversion" / "conversion.json").read_text())
     difference = record["results"]["difference"]
     row = next(r for r in table["rows"] if r[0] == "conversion")

@@ -3,20 +3,14 @@ on synthetic numbers: each outcome of each criterion, built by hand so that
 the expected verdict follows from the criterion's words, not from the code."""
 
 import importlib
-import pathlib
-import sys
 
 import numpy as np
 import pytest
 
-PAPER = pathlib.Path(__file__).resolve().parents[1] / "examples" / "paper"
-
 
 @pytest.fixture(scope="module")
 def verdicts():
-    if str(PAPER) not in sys.path:
-        sys.path.insert(0, str(PAPER))
-    return importlib.import_module("verdicts")
+    return importlib.import_module("examples.paper.verdicts")
 
 
 SCALES = (0.02, 0.1, 0.3, 0.6)

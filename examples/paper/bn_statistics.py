@@ -13,15 +13,12 @@ The task, models and training are those of sequential_digits_bn.py (8 x 8
 digits read pixel by pixel, 64 units, Adam 1e-3, batches of 64, clipping at
 norm 1, gain 0.1, population momentum 0.9), with the same batches per seed.
 
-    .venv/bin/python examples/paper/bn_statistics.py [--seeds 5] [--steps 3000]
+    .venv/bin/python -m examples.paper.bn_statistics [--seeds 5] [--steps 3000]
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sequential_digits_bn as digits_bn  # noqa: E402
-import verdicts  # noqa: E402
+from examples.paper import sequential_digits_bn as digits_bn
+from examples.paper import verdicts
 
 NAME = "bn_statistics"
 MODELS = ("BN-LSTM", digits_bn.SHARED)

@@ -2,9 +2,9 @@
 Bible (public domain, about 4.3 MB of English), from Debian's `bible-kjv`
 and `bible-kjv-text` packages.
 
-    .venv/bin/python examples/paper/build_kjv_corpus.py [--out data/kjv]
+    .venv/bin/python -m examples.paper.build_kjv_corpus [--out data/kjv]
     keras-mi train --dataset data/kjv
-    .venv/bin/python examples/paper/run_all.py --dataset data/kjv
+    .venv/bin/python -m examples.paper.run_all --dataset data/kjv
 
 Needs a Debian-family system (`apt-get download` fetches the two packages
 from the distribution's mirror without installing them, no root needed;

@@ -12,19 +12,17 @@ other model gets the units that bring it closest to that budget. Test BPC
 and validation curves. Paper: text8 LSTM 1.51 vs MI-LSTM 1.44 (about 4M
 parameters); Hutter Wikipedia MI-LSTM 1.44 (2048 units).
 
-    .venv/bin/python examples/paper/char_lm.py [--seeds 3] [--steps 1000] [--models lstm,milstm] [--paper-scale]
+    .venv/bin/python -m examples.paper.char_lm [--seeds 3] [--steps 1000] [--models lstm,milstm] [--paper-scale]
 """
 
 import os
-import sys
 import time
 
 import keras
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from examples.paper import common
 
-from keras_mi import MIGRU, MILSTM, MLSTM  # noqa: E402
+from keras_mi import MIGRU, MILSTM, MLSTM
 
 NAME = "char_lm"
 

@@ -323,7 +323,7 @@ def settings(args):
 
 
 def environment(name, args):
-    command = shlex.join([".venv/bin/python", f"examples/paper/{name}.py"] + args.argv)
+    command = shlex.join([".venv/bin/python", "-m", f"examples.paper.{name}"] + args.argv)
     return {
         "backend": keras.backend.backend(),
         "keras": keras.__version__,

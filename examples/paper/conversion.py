@@ -8,20 +8,18 @@ LSTM's outputs (alpha = 0, beta1 = beta2 = 1) and learns its multiplicative
 term. Test BPC before and after, and both validation curves. (Not an
 experiment of the paper: the package's conversion, measured the same way.)
 
-    .venv/bin/python examples/paper/conversion.py [--seeds 3] [--steps 600] [--extra-steps 600]
+    .venv/bin/python -m examples.paper.conversion [--seeds 3] [--steps 600] [--extra-steps 600]
 """
 
 import os
-import sys
 import time
 
 import keras
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from examples.paper import common
 
-from keras_mi import convert_model  # noqa: E402
+from keras_mi import convert_model
 
 NAME = "conversion"
 KINDS = ("LSTM, trained on", "LSTM -> MI-LSTM, fine-tuned")

@@ -11,24 +11,22 @@ from its TensorBoard event files. Paper (Penn-Treebank, 2048 units):
 lin-RNN's norms stay near 1e-4 and barely move; lin-MI-RNN's grow quickly
 and exceed them by far; test BPC 1.48 (lin-MI-RNN) vs over 2 (lin-RNN).
 
-    .venv/bin/python examples/paper/fig1a_gradient_norms.py [--seeds 3] [--dataset data/kjv]
+    .venv/bin/python -m examples.paper.fig1a_gradient_norms [--seeds 3] [--dataset data/kjv]
 """
 
 import os
-import sys
 import time
 
 import keras
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-import protocol  # noqa: E402
-import verdicts  # noqa: E402
+from examples.paper import common
+from examples.paper import protocol
+from examples.paper import verdicts
 
-from keras_mi import MIRNN  # noqa: E402
-from keras_mi import callbacks  # noqa: E402
-from keras_mi.callbacks import GradientNormMonitor  # noqa: E402
+from keras_mi import MIRNN
+from keras_mi import callbacks
+from keras_mi.callbacks import GradientNormMonitor
 
 NAME = "fig1a_gradient_norms"
 TIMESTEPS = (0, 5, 10)

@@ -12,23 +12,21 @@ BPC. Paper (Penn-Treebank, 2048 units): both MI-RNNs end far below the
 vanilla RNN, general converging faster than simple; the vanilla RNN's
 activations are mostly saturated near ±1, the MI-RNN's mostly near 0.
 
-    .venv/bin/python examples/paper/fig1bcd_tanh_rnns.py [--seeds 3] [--dataset data/kjv]
+    .venv/bin/python -m examples.paper.fig1bcd_tanh_rnns [--seeds 3] [--dataset data/kjv]
 """
 
 import os
-import sys
 import time
 
 import keras
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-import protocol  # noqa: E402
-import verdicts  # noqa: E402
+from examples.paper import common
+from examples.paper import protocol
+from examples.paper import verdicts
 
-from keras_mi import MIRNN  # noqa: E402
-from keras_mi.callbacks import ActivationMonitor, events  # noqa: E402
+from keras_mi import MIRNN
+from keras_mi.callbacks import ActivationMonitor, events
 
 NAME = "fig1bcd_tanh_rnns"
 KINDS = ("vanilla-RNN", "MI-RNN-simple", "MI-RNN-general")

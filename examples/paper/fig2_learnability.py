@@ -10,21 +10,19 @@ mean squared error on batches of 100 fresh Gaussian samples, test MSE on
 0.1. Paper: for gating and the dot product the MLP's parameter count grows
 far faster with d than the MI model's; summation is easier for the MLP.
 
-    .venv/bin/python examples/paper/fig2_learnability.py [--seeds 3] [--steps 1500] [--dims 4] [--paper-scale]
+    .venv/bin/python -m examples.paper.fig2_learnability [--seeds 3] [--steps 1500] [--dims 4] [--paper-scale]
 """
 
 import os
-import sys
 import time
 
 import keras
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-import verdicts  # noqa: E402
+from examples.paper import common
+from examples.paper import verdicts
 
-from keras_mi import MultiplicativeInteraction  # noqa: E402
+from keras_mi import MultiplicativeInteraction
 
 NAME = "fig2_learnability"
 THRESHOLD = 0.1

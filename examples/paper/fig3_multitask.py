@@ -18,22 +18,20 @@ x ~ U[-1, 1]. Paper: the multiplicative model learns both families with
 less interference, and its advantage grows with the number of tasks (60
 repetitions; here `--seeds`).
 
-    .venv/bin/python examples/paper/fig3_multitask.py [--seeds 3] [--steps 10000] [--tasks 20,40,60]
+    .venv/bin/python -m examples.paper.fig3_multitask [--seeds 3] [--steps 10000] [--tasks 20,40,60]
 """
 
 import math
 import os
-import sys
 import time
 
 import keras
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-import verdicts  # noqa: E402
+from examples.paper import common
+from examples.paper import verdicts
 
-from keras_mi import MultiplicativeInteraction  # noqa: E402
+from keras_mi import MultiplicativeInteraction
 
 NAME = "fig3_multitask"
 MODELS = ("conditional MLP", "multi-headed MLP", "conditional MI")

@@ -14,21 +14,19 @@ the text8 protocol the paper follows does not use the section 3.1 uniform
 range. The LSTM is `MILSTM(integration="additive")`: Keras' LSTM's
 equations through the same fused recurrence as the MI-LSTM.
 
-    .venv/bin/python examples/paper/lstm_family.py [--seeds 3] [--dataset data/kjv]
+    .venv/bin/python -m examples.paper.lstm_family [--seeds 3] [--dataset data/kjv]
 """
 
 import os
-import sys
 import time
 
 import keras
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-import protocol  # noqa: E402
-import verdicts  # noqa: E402
+from examples.paper import common
+from examples.paper import protocol
+from examples.paper import verdicts
 
-from keras_mi import MILSTM, MLSTM  # noqa: E402
+from keras_mi import MILSTM, MLSTM
 
 NAME = "lstm_family"
 MODELS = {

@@ -32,19 +32,17 @@ halve-on-plateau schedule and clipping at norm 1; no dropout (the paper's
 0.3 is for a 100M-parameter model; these 100k-parameter models do not
 overfit 3.7 MB of text, see the validation curves); Keras' initialisers.
 
-    .venv/bin/python examples/paper/multiplicative_embeddings.py [--seeds 3] [--resume]
+    .venv/bin/python -m examples.paper.multiplicative_embeddings [--seeds 3] [--resume]
 """
 
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-import protocol  # noqa: E402
-import verdicts  # noqa: E402
+from examples.paper import common
+from examples.paper import protocol
+from examples.paper import verdicts
 
-from keras_mi.models import multiplicative_embedding_model  # noqa: E402
+from keras_mi.models import multiplicative_embedding_model
 
 NAME = "multiplicative_embeddings"
 # label: (cell, output embedding)

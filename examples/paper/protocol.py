@@ -32,7 +32,7 @@ import time
 import keras
 import numpy as np
 
-import common
+from examples.paper import common
 
 PAPER_UNITS = 2048
 PAPER_RANGE = 0.02

@@ -1,7 +1,7 @@
 """Reads the experiments' JSON files: one summary table, and the generated
 parts of docs/results.md.
 
-    .venv/bin/python examples/paper/report.py [RESULTS_DIR] [--docs docs/results.md]
+    .venv/bin/python -m examples.paper.report [RESULTS_DIR] [--docs docs/results.md]
 
 docs/results.md keeps its prose; what lies between the markers
 `<!-- generated: NAME -->` and `<!-- end: NAME -->` is rewritten from
@@ -13,17 +13,18 @@ import glob
 import json
 import os
 import re
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from examples.paper import common
+from examples.paper.registry import NAMES as EXPERIMENTS
 
-# Every experiment, in the order of docs/results.md: the one list that the
-# runner, this report and the tests read.
-EXPERIMENTS = ("table1_init_scale", "table1_paper_lr", "fig1a_gradient_norms",
-               "fig1bcd_tanh_rnns", "lstm_family", "multiplicative_embeddings",
-               "fig3_multitask", "sequential_digits_bn", "bn_statistics", "char_lm",
-               "conversion", "fig2_learnability")
+def runnable(command):
+    """A recorded command as it runs now: records written before the
+    experiments were a package name the script's path
+    (`.venv/bin/python examples/paper/NAME.py ...`), the same program as
+    `.venv/bin/python -m examples.paper.NAME ...`."""
+    return re.sub(r"python examples/paper/(\w+)\.py", r"python -m examples.paper.\1", command)
+
+
 # Values below this are logged norms of exactly zero (float32 underflow).
 UNDERFLOW = -700.0
 
@@ -174,7 +175,7 @@ def generated_section(record, figure_prefix):
     lines += [f"![{figure}]({figure_prefix}{figure})" for figure in record["figures"]]
     lines += [
         "",
-        f"Run: `{record['environment']['command']}` on {record['environment']['backend']} "
+        f"Run: `{runnable(record['environment']['command'])}` on {record['environment']['backend']} "
         f"(Keras {record['environment']['keras']}, {record['environment']['cpus']} CPUs), "
         + _minutes(record) + f", {len(record['runs'])} training runs"
         + (f" ({converged_count(record)} converged). " if converged_count(record) != "not tracked"

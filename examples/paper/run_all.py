@@ -1,8 +1,8 @@
 """Runs every paper experiment at this machine's scale (or `--paper-scale`),
 one after the other, and prints the summary table.
 
-    .venv/bin/python examples/paper/run_all.py [--out runs/paper] [--dataset embedded]
-    .venv/bin/python examples/paper/run_all.py --docs   # also refresh docs/results
+    .venv/bin/python -m examples.paper.run_all [--out runs/paper] [--dataset embedded]
+    .venv/bin/python -m examples.paper.run_all --docs   # also refresh docs/results
 
 Each experiment writes `OUT/NAME/NAME.json` and its figures; `runner.json`
 records how long each took. `--docs` copies the JSON files and figures into
@@ -11,7 +11,6 @@ docs/results and rewrites the generated sections of docs/results.md.
 
 import argparse
 import gc
-import importlib
 import json
 import os
 import shutil
@@ -19,47 +18,9 @@ import sys
 import time
 import traceback
 
+from examples.paper import registry, report
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import report  # noqa: E402
-
-# Experiments that read text (and take --dataset).
-TEXT = {"table1_init_scale", "table1_paper_lr", "fig1a_gradient_norms", "fig1bcd_tanh_rnns",
-        "lstm_family", "multiplicative_embeddings", "char_lm", "conversion"}
-# The experiments on the converged protocol (protocol.py).
-CONVERGED = {"table1_init_scale", "table1_paper_lr", "fig1a_gradient_norms", "fig1bcd_tanh_rnns",
-             "lstm_family", "multiplicative_embeddings"}
-# Seconds-long versions, for the tests: every code path, nothing learnt
-# (two seeds where the tests check error bars, one elsewhere; two settings
-# in the coefficient search).
-_TINY_TEXT = ["--steps", "4", "--units", "8", "--sequence-length", "12", "--batch-size", "4",
-              "--evaluations", "2", "--validation-windows", "8", "--test-windows", "8"]
-_TINY_PROTOCOL = ["--steps", "4", "--eval-every", "2", "--convergence-window", "2", "--units", "8",
-                  "--sequence-length", "12", "--batch-size", "4", "--validation-windows", "8",
-                  "--test-windows", "8"]
-TINY = {
-    "table1_init_scale": _TINY_PROTOCOL + ["--seeds", "1", "--scales", "0.02,0.6",
-                                           "--search-steps", "2",
-                                           "--search-grid", "1,0.5,0.5;2,1,1"],
-    # One seed where the tests read no spread over seeds (the verdicts'
-    # arithmetic over seeds is tested in test_paper_verdicts.py).
-    "table1_paper_lr": _TINY_PROTOCOL + ["--seeds", "1", "--coefficients", "2,0.5,0.5"],
-    "fig1a_gradient_norms": _TINY_PROTOCOL + ["--seeds", "1", "--coefficients", "2,0.5,0.5"],
-    "fig1bcd_tanh_rnns": _TINY_PROTOCOL + ["--seeds", "2", "--coefficients", "2,0.5,0.5"],
-    "lstm_family": _TINY_PROTOCOL + ["--seeds", "1"],
-    "multiplicative_embeddings": _TINY_PROTOCOL + ["--seeds", "1"],
-    "sequential_digits_bn": ["--seeds", "1", "--steps", "4", "--eval-every", "2",
-                             "--units", "4"],
-    "bn_statistics": ["--seeds", "1", "--steps", "4", "--eval-every", "2", "--units", "4"],
-    "fig3_multitask": ["--seeds", "1", "--steps", "4", "--chunk", "2", "--tasks", "2,4",
-                       "--test-per-task", "4"],
-    "char_lm": _TINY_TEXT + ["--seeds", "1", "--models", "lstm,milstm-bn"],
-    "conversion": _TINY_TEXT + ["--seeds", "1"],
-    "fig2_learnability": ["--seeds", "1", "--steps", "50", "--batch-size", "20", "--dims", "2",
-                          "--sizes", "1,4", "--test-samples", "200",
-                          "--functions", "dot product"],
-}
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
@@ -68,7 +29,7 @@ def main(argv=None):
                         help="one folder per experiment goes here")
     parser.add_argument("--dataset", default=None,
                         help="for the text experiments (default: each one's, 'embedded')")
-    parser.add_argument("--only", default=",".join(report.EXPERIMENTS),
+    parser.add_argument("--only", default=",".join(registry.NAMES),
                         help="comma-separated experiments to run")
     parser.add_argument("--paper-scale", action="store_true",
                         help="the papers' sizes and steps (days on a CPU)")
@@ -79,25 +40,26 @@ def main(argv=None):
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     for name in names:
-        if name not in report.EXPERIMENTS:
+        if name not in registry.EXPERIMENTS:
             parser.error(f"argument --only: {name!r} is not one of "
-                         f"{', '.join(report.EXPERIMENTS)}")
+                         f"{', '.join(registry.NAMES)}")
     os.makedirs(args.out, exist_ok=True)
     timings, failed = {}, []
     for name in names:
         import keras
 
+        experiment = registry.EXPERIMENTS[name]
         argv_one = ["--out", os.path.join(args.out, name)]
-        argv_one += TINY[name] if args.tiny else []
+        argv_one += list(experiment.tiny) if args.tiny else []
         argv_one += ["--paper-scale"] if args.paper_scale else []
-        if args.dataset and name in TEXT:
+        if args.dataset and experiment.reads_text:
             argv_one += ["--dataset", args.dataset]
-        elif args.tiny and name in CONVERGED:
+        elif args.tiny and experiment.converged:
             argv_one += ["--dataset", "embedded"]  # the protocol's English corpus may be absent
         print(f"== {name} {' '.join(argv_one)}", flush=True)
         started = time.perf_counter()
         try:
-            importlib.import_module(name).main(argv_one)
+            registry.module(name).main(argv_one)
         except Exception:  # one failure does not stop the others
             traceback.print_exc()
             failed.append(name)

@@ -14,21 +14,19 @@ Both train with Adam 1e-3, batches of 64, gradient clipping at norm 1, for
 post (after Cooijmans et al.): batch normalization of the recurrent
 connections "helped the network to converge faster" (on sequential MNIST).
 
-    .venv/bin/python examples/paper/sequential_digits_bn.py [--seeds 5] [--steps 3000]
+    .venv/bin/python -m examples.paper.sequential_digits_bn [--seeds 5] [--steps 3000]
 """
 
 import os
-import sys
 import time
 
 import keras
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-import verdicts  # noqa: E402
+from examples.paper import common
+from examples.paper import verdicts
 
-from keras_mi import MILSTM  # noqa: E402
+from keras_mi import MILSTM
 
 NAME = "sequential_digits_bn"
 MODELS = ("LSTM", "BN-LSTM")

@@ -14,22 +14,20 @@ Paper (Penn-Treebank, 2048 units, Adam 1e-4): RNN 1.69, 1.65, 1.57, 1.54
 instead (the experiment `table1_paper_lr`): does the learning rate explain
 the result?
 
-    .venv/bin/python examples/paper/table1_init_scale.py [--seeds 3] [--dataset data/kjv]
+    .venv/bin/python -m examples.paper.table1_init_scale [--seeds 3] [--dataset data/kjv]
 """
 
 import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-import protocol  # noqa: E402
-import verdicts  # noqa: E402
+from examples.paper import common
+from examples.paper import protocol
+from examples.paper import verdicts
 
-from keras_mi import MIRNN  # noqa: E402
-from keras_mi.callbacks import ScaleMonitor  # noqa: E402
+from keras_mi import MIRNN
+from keras_mi.callbacks import ScaleMonitor
 
 NAME = "table1_init_scale"
 PAPER_LR_NAME = "table1_paper_lr"

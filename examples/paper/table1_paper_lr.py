@@ -3,14 +3,10 @@
 The same runs as table1_init_scale.py (`--paper-learning-rate`): does the
 learning rate explain whether MI-RNN is more robust to the scale of W?
 
-    .venv/bin/python examples/paper/table1_paper_lr.py [--seeds 3] [--dataset data/kjv]
+    .venv/bin/python -m examples.paper.table1_paper_lr [--seeds 3] [--dataset data/kjv]
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import table1_init_scale  # noqa: E402
+from examples.paper import table1_init_scale
 
 NAME = table1_init_scale.PAPER_LR_NAME
 

@@ -13,15 +13,12 @@ saved too), and `arrays.npz` (their inputs and the outputs they gave).
 """
 
 import os
-import sys
 
 import keras
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-import keras_mi  # noqa: E402
-from keras_mi import (  # noqa: E402
+import keras_mi
+from keras_mi import (
     MIGRU,
     MILSTM,
     MIRNN,
@@ -32,7 +29,7 @@ from keras_mi import (  # noqa: E402
     MLSTMCell,
     MultiplicativeInteraction,
 )
-from keras_mi.models import (  # noqa: E402
+from keras_mi.models import (
     char_language_model,
     compile_language_model,
     multiplicative_embedding_model,
