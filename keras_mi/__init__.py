@@ -15,7 +15,7 @@ if startup.is_command():  # `keras-mi` or `python -m keras_mi`
 
 # Importing the package registers every class a saved model may hold (the
 # layers, `BitsPerCharacter`), so `keras.saving.load_model` finds them.
-from keras_mi import distribution, metrics, models, ops
+from keras_mi import distribution, layers, metrics, models, ops, runs
 from keras_mi.convert import convert_model, to_multiplicative
 from keras_mi.layers import (
     MIGRU,
@@ -32,20 +32,13 @@ from keras_mi.layers import (
 from keras_mi.version import __version__
 
 __all__ = [
-    "MIGRU",
-    "MIGRUCell",
-    "MILSTM",
-    "MILSTMCell",
-    "MIRNN",
-    "MIRNNCell",
-    "MLSTM",
-    "MLSTMCell",
-    "MultiplicativeInteraction",
-    "TiedEmbedding",
+    *layers.__all__,
     "__version__",
     "convert_model",
+    "distribution",
     "metrics",
     "models",
     "ops",
+    "runs",
     "to_multiplicative",
 ]

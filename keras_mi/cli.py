@@ -22,37 +22,26 @@ from keras_mi.validation import ArgumentError
 # prints `argument --NAME: ...` with the command's usage).
 
 
-def positive_int(text):
-    """An integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {value}")
-    return value
+def _option_type(convert, accepted, expected):
+    """An argparse type: `convert(text)` if it converts and is accepted,
+    else an error that says what was `expected`."""
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not accepted(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value
+
+    return parse
 
 
-def seed_int(text):
-    """A seed: an integer in [0, 2**32)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {value}")
-    return value
-
-
-def positive_float(text):
-    """A finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text!r}")
-    if not np.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text}")
-    return value
+positive_int = _option_type(int, lambda v: v >= 1, "an integer of at least 1")
+seed_int = _option_type(int, lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)")
+positive_float = _option_type(float, lambda v: np.isfinite(v) and v > 0,
+                              "a finite number above 0")
 
 
 POSITIONAL = {"model"}  # arguments the command takes by position, not as --NAME

@@ -462,8 +462,13 @@ def plot_curves(path, curves, title, ylabel="validation BPC", xlabel="training s
     axis.set_title(title)
     axis.grid(alpha=0.3)
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return save_figure(figure, path)
+
+
+def save_figure(figure, path):
+    """Writes `figure` to `path` (PNG), closes it, returns `path`."""
     figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
+    pyplot().close(figure)
     return path
 
 

@@ -17,14 +17,10 @@ and exceed them by far; test BPC 1.48 (lin-MI-RNN) vs over 2 (lin-RNN).
 import os
 import time
 
-import keras
 import numpy as np
 
-from examples.paper import common
-from examples.paper import protocol
-from examples.paper import verdicts
+from examples.paper import common, protocol, verdicts
 
-from keras_mi import MIRNN
 from keras_mi import callbacks
 from keras_mi.callbacks import GradientNormMonitor
 
@@ -43,17 +39,8 @@ def recurrent(kind, units, seed, coefficients):
     """Identity nonlinearity; W ~ U[-0.02, 0.02], U at the paper's spectral
     radius (protocol.hidden_range), so that dC/dh_0 does not underflow in
     float32 at initialisation."""
-    arguments = dict(activation=None,
-                     kernel_initializer=protocol.uniform(protocol.PAPER_RANGE, seed),
-                     recurrent_initializer=protocol.uniform(protocol.hidden_range(units), seed + 1),
-                     return_sequences=True, name="recurrent")
-    if kind == "lin-RNN":
-        return MIRNN(units, integration="additive", **arguments)
-    alpha, beta1, beta2 = coefficients
-    return MIRNN(units, integration="general",
-                 alpha_initializer=keras.initializers.Constant(alpha),
-                 beta1_initializer=keras.initializers.Constant(beta1),
-                 beta2_initializer=keras.initializers.Constant(beta2), **arguments)
+    integration = "additive" if kind == "lin-RNN" else "general"
+    return protocol.mirnn(units, seed, integration, coefficients, activation=None)
 
 
 def build(kind, args, corpus, seed, coefficients):
@@ -197,9 +184,7 @@ def draw(path, results, args):
                       if underflow else ""))
     axis.grid(alpha=0.3)
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    return common.save_figure(figure, path)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,8 @@ import time
 import keras
 import numpy as np
 
-from examples.paper import common
-from examples.paper import protocol
-from examples.paper import verdicts
+from examples.paper import common, protocol, verdicts
 
-from keras_mi import MIRNN
 from keras_mi.callbacks import ActivationMonitor, events
 
 NAME = "fig1bcd_tanh_rnns"
@@ -39,18 +36,8 @@ PAPER_SCALE = dict(SMALL, units=2048, learning_rate=1e-4, steps=200_000, eval_ev
 def recurrent(kind, units, seed, coefficients):
     """W ~ U[-0.02, 0.02] (the paper's range: W acts on one-hot vectors), U
     at the paper's spectral radius (protocol.hidden_range)."""
-    arguments = dict(kernel_initializer=protocol.uniform(protocol.PAPER_RANGE, seed),
-                     recurrent_initializer=protocol.uniform(protocol.hidden_range(units), seed + 1),
-                     return_sequences=True, name="recurrent")
-    if kind == "vanilla-RNN":
-        return MIRNN(units, integration="additive", **arguments)
-    if kind == "MI-RNN-simple":
-        return MIRNN(units, integration="simple", **arguments)
-    alpha, beta1, beta2 = coefficients
-    return MIRNN(units, integration="general",
-                 alpha_initializer=keras.initializers.Constant(alpha),
-                 beta1_initializer=keras.initializers.Constant(beta1),
-                 beta2_initializer=keras.initializers.Constant(beta2), **arguments)
+    integration = {"vanilla-RNN": "additive", "MI-RNN-simple": "simple"}.get(kind, "general")
+    return protocol.mirnn(units, seed, integration, coefficients)
 
 
 def build(kind, args, corpus, seed, coefficients):
@@ -203,9 +190,7 @@ def draw_histograms(path, results, runs):
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    return common.save_figure(figure, path)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,7 @@ import time
 import keras
 import numpy as np
 
-from examples.paper import common
-from examples.paper import verdicts
+from examples.paper import common, verdicts
 
 from keras_mi import MultiplicativeInteraction
 
@@ -233,9 +232,7 @@ def draw(path, results, sizes):
             axis.grid(alpha=0.3)
     axes[0][0].legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    return common.save_figure(figure, path)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,7 @@ import time
 import keras
 import numpy as np
 
-from examples.paper import common
-from examples.paper import verdicts
+from examples.paper import common, verdicts
 
 from keras_mi import MultiplicativeInteraction
 
@@ -165,9 +164,7 @@ def draw(path, runs, task_counts):
         axis.grid(alpha=0.3)
     axes[0][-1].legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    return common.save_figure(figure, path)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,7 @@ import time
 
 import keras
 
-from examples.paper import common
-from examples.paper import protocol
-from examples.paper import verdicts
+from examples.paper import common, protocol, verdicts
 
 from keras_mi import MILSTM, MLSTM
 

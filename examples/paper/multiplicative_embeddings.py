@@ -38,9 +38,7 @@ overfit 3.7 MB of text, see the validation curves); Keras' initialisers.
 import os
 import time
 
-from examples.paper import common
-from examples.paper import protocol
-from examples.paper import verdicts
+from examples.paper import common, protocol, verdicts
 
 from keras_mi.models import multiplicative_embedding_model
 

@@ -145,6 +145,25 @@ class WindowStream:
 # ------------------------------------------------------------------ training
 
 
+def mirnn(units, seed, integration, coefficients=None, scale=PAPER_RANGE, **options):
+    """The MI-RNN of the Table 1 / Fig. 1 experiments: W ~ U[-scale, scale]
+    (the paper's 0.02 by default), U ~ U[-h, h] at the paper's spectral
+    radius (`hidden_range`), every step's output, named "recurrent";
+    `coefficients` (alpha, beta1, beta2) initialise the general form.
+    `options` go to `MIRNN` (for example `activation=None`)."""
+    from keras_mi import MIRNN
+
+    if integration == "general":
+        alpha, beta1, beta2 = coefficients
+        options.update(alpha_initializer=keras.initializers.Constant(alpha),
+                       beta1_initializer=keras.initializers.Constant(beta1),
+                       beta2_initializer=keras.initializers.Constant(beta2))
+    return MIRNN(units, integration=integration,
+                 kernel_initializer=uniform(scale, seed),
+                 recurrent_initializer=uniform(hidden_range(units), seed + 1),
+                 return_sequences=True, name="recurrent", **options)
+
+
 def one_hot_model(recurrent, vocabulary_size, units, sequence_length, seed,
                   output_range=None):
     """One-hot characters -> `recurrent` -> logits, the output layer

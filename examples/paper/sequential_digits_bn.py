@@ -23,8 +23,7 @@ import time
 import keras
 import numpy as np
 
-from examples.paper import common
-from examples.paper import verdicts
+from examples.paper import common, verdicts
 
 from keras_mi import MILSTM
 

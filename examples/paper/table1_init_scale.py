@@ -22,11 +22,8 @@ import time
 
 import numpy as np
 
-from examples.paper import common
-from examples.paper import protocol
-from examples.paper import verdicts
+from examples.paper import common, protocol, verdicts
 
-from keras_mi import MIRNN
 from keras_mi.callbacks import ScaleMonitor
 
 NAME = "table1_init_scale"
@@ -44,23 +41,8 @@ PAPER_SCALE = dict(SMALL, units=2048, learning_rate=1e-4, steps=200_000, eval_ev
 
 
 def recurrent(kind, units, scale, seed, coefficients):
-    kernel = protocol.uniform(scale, seed)
-    recurrent_kernel = protocol.uniform(protocol.hidden_range(units), seed + 1)
-    if kind == "RNN":
-        return MIRNN(units, integration="additive", kernel_initializer=kernel,
-                     recurrent_initializer=recurrent_kernel, return_sequences=True,
-                     name="recurrent")
-    alpha, beta1, beta2 = coefficients
-    return MIRNN(units, integration="general", kernel_initializer=kernel,
-                 recurrent_initializer=recurrent_kernel, alpha_initializer=_constant(alpha),
-                 beta1_initializer=_constant(beta1), beta2_initializer=_constant(beta2),
-                 return_sequences=True, name="recurrent")
-
-
-def _constant(value):
-    import keras
-
-    return keras.initializers.Constant(value)
+    integration = "additive" if kind == "RNN" else "general"
+    return protocol.mirnn(units, seed, integration, coefficients, scale=scale)
 
 
 def build(kind, args, corpus, scale, seed, coefficients, learning_rate):
@@ -197,9 +179,7 @@ def draw(path, results, scales):
     axis.set_title("sensitivity to the scale of W (mean ± std over seeds)")
     axis.grid(alpha=0.3)
     axis.legend()
-    figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    return common.save_figure(figure, path)
 
 
 if __name__ == "__main__":

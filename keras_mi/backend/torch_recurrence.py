@@ -143,6 +143,15 @@ def _eager(function):
     return function if disable is None else disable(function)
 
 
+def _forward(spec, xs, states, w, keep, tensors, save):
+    """`(kernels, forward_pass's result)`: by the C++ loops where they cover
+    the call (`kernels` their module), else by the eager loops (`None`)."""
+    kernels = torch_kernels.for_call(spec, xs, tensors)
+    if kernels is not None:
+        return kernels, torch_kernels.forward(kernels, spec, xs, states, w, keep, save)
+    return None, recurrence.forward_pass(TorchOps(), scan, spec, w, xs, states, keep, save=save)
+
+
 class FusedRecurrence(torch.autograd.Function):
     """`(xs, states, w) -> (h_sequence, *final_states)` with a hand-written
     backward pass (see `keras_mi.backend.recurrence`)."""
@@ -150,14 +159,7 @@ class FusedRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec, x_names, w_names, keep, *tensors):
         xs, states, w = _unpack(spec, x_names, w_names, tensors)
-        kernels = torch_kernels.for_call(spec, xs, tensors)
-        if kernels is not None:
-            finals, residuals = torch_kernels.forward(kernels, spec, xs, states, w, keep, True)
-        else:
-            finals, residuals = recurrence.forward_pass(
-                TorchOps(), scan, spec, w, xs, states, keep, save=True
-            )
-        ctx.kernels = kernels
+        ctx.kernels, (finals, residuals) = _forward(spec, xs, states, w, keep, tensors, True)
         ctx.spec, ctx.keep = spec, keep
         ctx.x_names, ctx.w_names = x_names, w_names
         ctx.residuals = residuals
@@ -250,12 +252,6 @@ def fused_recurrence(spec, xs, states, w, keep=None):
         raise NotImplementedError(reason)
     tensors = [*xs.values(), *states, *w.values()]
     if not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
-        kernels = torch_kernels.for_call(spec, xs, tensors)
-        if kernels is not None:
-            finals, h_sequence = torch_kernels.forward(kernels, spec, xs, states, w, keep, False)
-        else:
-            finals, h_sequence = recurrence.forward_pass(
-                TorchOps(), scan, spec, w, xs, states, keep, save=False
-            )
+        _, (finals, h_sequence) = _forward(spec, xs, states, w, keep, tensors, False)
         return (h_sequence, *finals)
     return FusedRecurrence.apply(spec, tuple(xs), tuple(w), keep, *tensors)

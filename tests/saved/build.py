@@ -18,22 +18,9 @@ import keras
 import numpy as np
 
 import keras_mi
-from keras_mi import (
-    MIGRU,
-    MILSTM,
-    MIRNN,
-    MLSTM,
-    MIGRUCell,
-    MILSTMCell,
-    MIRNNCell,
-    MLSTMCell,
-    MultiplicativeInteraction,
-)
-from keras_mi.models import (
-    char_language_model,
-    compile_language_model,
-    multiplicative_embedding_model,
-)
+from keras_mi import layers as mi
+from keras_mi.models import char_language_model, compile_language_model
+from keras_mi.models import multiplicative_embedding_model
 
 BATCH, LENGTH, FEATURES, VOCABULARY = 3, 7, 5, 11
 
@@ -42,27 +29,27 @@ def forms_model(rng):
     x = keras.Input((LENGTH, FEATURES), name="sequences")
     ids = keras.Input((LENGTH,), dtype="int32", name="ids")
     outputs = [
-        keras.layers.Concatenate()(MILSTM(4, return_state=True)(x)),
-        MILSTM(4, integration="simple", return_sequences=True)(x),
-        MIGRU(4, integration="additive", reset_after=False)(x),
-        MIGRU(4, go_backwards=True)(keras.layers.Masking()(x)),
-        MIRNN(4, activation="relu")(x),
-        MILSTM(4, normalization="batch", normalization_steps=4)(x),
-        MILSTM(4, normalization="layer")(x),
-        MLSTM(4)(x),
-        MLSTM(4, integration="general", normalization="batch")(x),
-        keras.layers.Bidirectional(MIGRU(4, return_sequences=True))(x),
+        keras.layers.Concatenate()(mi.MILSTM(4, return_state=True)(x)),
+        mi.MILSTM(4, integration="simple", return_sequences=True)(x),
+        mi.MIGRU(4, integration="additive", reset_after=False)(x),
+        mi.MIGRU(4, go_backwards=True)(keras.layers.Masking()(x)),
+        mi.MIRNN(4, activation="relu")(x),
+        mi.MILSTM(4, normalization="batch", normalization_steps=4)(x),
+        mi.MILSTM(4, normalization="layer")(x),
+        mi.MLSTM(4)(x),
+        mi.MLSTM(4, integration="general", normalization="batch")(x),
+        keras.layers.Bidirectional(mi.MIGRU(4, return_sequences=True))(x),
         # The cells under Keras' own RNN, one at a time and stacked.
-        keras.layers.RNN(MILSTMCell(3))(x),
-        keras.layers.RNN(MIGRUCell(3))(x),
-        keras.layers.RNN(MIRNNCell(3, integration="simple"))(x),
-        keras.layers.RNN(MLSTMCell(3))(x),
-        keras.layers.RNN([MILSTMCell(3, normalization="layer"), MIGRUCell(2)])(x),
-        keras.layers.RNN(MILSTMCell(3, normalization="batch", normalization_steps=4))(x),
-        MultiplicativeInteraction(3)([keras.layers.Flatten()(x), MIRNN(4)(x)]),
-        MultiplicativeInteraction(3, mode="diagonal")(
-            [keras.layers.Dense(4)(keras.layers.Flatten()(x)), MIRNN(4)(x)]),
-        MultiplicativeInteraction(3, mode="scalar")([keras.layers.Flatten()(x), MIRNN(4)(x)]),
+        keras.layers.RNN(mi.MILSTMCell(3))(x),
+        keras.layers.RNN(mi.MIGRUCell(3))(x),
+        keras.layers.RNN(mi.MIRNNCell(3, integration="simple"))(x),
+        keras.layers.RNN(mi.MLSTMCell(3))(x),
+        keras.layers.RNN([mi.MILSTMCell(3, normalization="layer"), mi.MIGRUCell(2)])(x),
+        keras.layers.RNN(mi.MILSTMCell(3, normalization="batch", normalization_steps=4))(x),
+        mi.MultiplicativeInteraction(3)([keras.layers.Flatten()(x), mi.MIRNN(4)(x)]),
+        mi.MultiplicativeInteraction(3, mode="diagonal")(
+            [keras.layers.Dense(4)(keras.layers.Flatten()(x)), mi.MIRNN(4)(x)]),
+        mi.MultiplicativeInteraction(3, mode="scalar")([keras.layers.Flatten()(x), mi.MIRNN(4)(x)]),
         multiplicative_embedding_model(
             units=6, embedding_dim=4, context_units=3, vocabulary_size=VOCABULARY)(ids),
     ]
