@@ -11,19 +11,15 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from keras_mi.backend import recurrence
-
-# `lax.scan` unroll factor of the forward and backward loops. Measured with
-# benchmarks/rnn_speed.py on a 2-core CPU; see docs/benchmarks.md.
-UNROLL = 4
+from keras_mi.backend import loops, recurrence
 
 
 class JaxOps:
     """The array namespace `xp` of `keras_mi.backend.recurrence`."""
 
-    # The input projections step by step, inside the loops: XLA on the CPU
-    # ran a stored (T, B, G) projection slower (and it costs memory).
-    projects_in_loop = True
+    # `projects_in_loop` (the input projections step by step, inside the
+    # loops: XLA on the CPU ran a stored (T, B, G) projection slower, and
+    # it costs memory) is set per device by `_fused` (keras_mi.backend.loops).
 
     multiply = staticmethod(jnp.multiply)
     add = staticmethod(jnp.add)
@@ -76,17 +72,22 @@ class JaxOps:
         return a.sum(axis=(0, 1))
 
 
-def _scan(fn, carry, elems, reverse=False):
-    # A symbolic length (an export with an unknown sequence length, as
-    # `model.export` on `Input((None, ...))`) cannot be split into unrolled
-    # blocks: the loop then runs one step per iteration.
-    length = jax.tree_util.tree_leaves(elems)[0].shape[0]
-    unroll = UNROLL if isinstance(length, int) else 1
-    return jax.lax.scan(fn, carry, elems, reverse=reverse, unroll=unroll)
+def _scanner(unroll):
+    """`lax.scan` unrolled by `unroll` (the device's setting)."""
+
+    def scan(fn, carry, elems, reverse=False):
+        # A symbolic length (an export with an unknown sequence length, as
+        # `model.export` on `Input((None, ...))`) cannot be split into
+        # unrolled blocks: the loop then runs one step per iteration.
+        length = jax.tree_util.tree_leaves(elems)[0].shape[0]
+        steps = unroll if isinstance(length, int) else 1
+        return jax.lax.scan(fn, carry, elems, reverse=reverse, unroll=steps)
+
+    return scan
 
 
 @functools.lru_cache(maxsize=None)
-def _fused(spec):
+def _fused(spec, device):
     """The differentiable recurrence of `spec`, `(xs, states, w, keep) ->
     (h_sequence, *final_states)`, where `keep` is the mask as 0.0/1.0 floats
     (its zero cotangent is then an array like it, which a symbolic batch
@@ -96,16 +97,20 @@ def _fused(spec):
     def mask(keep):
         return None if keep is None else keep > 0
 
+    xp = type("JaxOps", (JaxOps,), {
+        "projects_in_loop": loops.setting("projects_in_loop", "jax", device)})
+    _scan = _scanner(loops.setting("unroll", "jax", device))
+
     @jax.custom_vjp
     def fused(xs, states, w, keep):
         finals, h_sequence = recurrence.forward_pass(
-            JaxOps, _scan, spec, w, xs, states, mask(keep), save=False
+            xp, _scan, spec, w, xs, states, mask(keep), save=False
         )
         return (h_sequence, *finals)
 
     def forward(xs, states, w, keep):
         finals, residuals = recurrence.forward_pass(
-            JaxOps, _scan, spec, w, xs, states, mask(keep), save=True
+            xp, _scan, spec, w, xs, states, mask(keep), save=True
         )
         outputs = (residuals[0][0], *finals)
         return outputs, (xs, states, w, keep, residuals)
@@ -114,7 +119,7 @@ def _fused(spec):
         xs, states, w, keep, residuals = saved
         d_h, d_final = cotangents[0], cotangents[1:]
         d_xs, d_states, d_w = recurrence.backward_pass(
-            JaxOps, _scan, spec, w, xs, states, mask(keep), residuals, d_h, d_final
+            xp, _scan, spec, w, xs, states, mask(keep), residuals, d_h, d_final
         )
         d_w = {name: d_w.get(name, jnp.zeros_like(value)) for name, value in w.items()}
         d_keep = None if keep is None else jnp.zeros_like(keep)
@@ -128,4 +133,4 @@ def fused_recurrence(spec, xs, states, w, keep=None):
     """Runs `spec` over the sequences `xs`; see `keras_mi.backend`."""
     if keep is not None:
         keep = keep.astype(jnp.float32)
-    return _fused(spec)(dict(xs), tuple(states), dict(w), keep)
+    return _fused(spec, loops.device_kind())(dict(xs), tuple(states), dict(w), keep)

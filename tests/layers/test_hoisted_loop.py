@@ -141,3 +141,18 @@ def test_stateful_and_unrolled_equal_cell_loop(name, rng):
             assert not np.allclose(
                 helpers.to_numpy(fresh(batches[1])[0]), helpers.to_numpy(got[0])
             )
+
+
+def test_loop_settings_are_those_measured_on_the_cpu_only():
+    """The settings tuned on a 2-core CPU apply there; a device where
+    nothing was measured gets the frameworks' defaults."""
+    from keras_mi.backend import loops
+
+    assert loops.setting("hoist_inputs", "torch", "cpu") is True
+    assert loops.setting("unroll", "jax", "cpu") == 4
+    assert loops.setting("projects_in_loop", "jax", "cpu") is True
+    for backend in ("torch", "jax", "tensorflow"):
+        for name, default in loops.DEFAULTS.items():
+            assert loops.setting(name, backend, "gpu") == default
+    assert loops.setting("hoist_inputs", "tensorflow", "cpu") is False
+    assert loops.device_kind() in ("cpu", "gpu", "tpu")
