@@ -77,12 +77,16 @@ def test_distributed_losses_equal_one_device(runs, name):
 
 @needs_engine
 def test_saved_under_a_distribution_loads_on_one_device(runs):
+    checked = set()
     for name, entry in runs["models"].items():
         for engine, run in entry.items():
-            if engine != "one":
+            if engine != "one" and "loaded_prediction" in run:
+                checked.add(name)
                 assert _max_difference(run["loaded_prediction"], run["prediction"]) < TOLERANCE, (
                     name, engine,
                 )
+    # A recurrent layer, one with batch-norm statistics, the interaction layer.
+    assert checked == {"MILSTM", "MILSTM-batchnorm", "interaction"}, checked
 
 
 @needs_engine

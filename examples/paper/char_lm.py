@@ -23,6 +23,7 @@ import keras
 from examples.paper import common
 
 from keras_mi import MIGRU, MILSTM, MLSTM
+from keras_mi.models import compile_language_model
 
 NAME = "char_lm"
 
@@ -95,7 +96,7 @@ def main(argv=None):
         for label in labels:
             common.set_seed(seed)
             model = build(label, sizes[label]["units"], args, vocabulary)
-            common.compile_model(model, args.learning_rate, args.clipnorm)
+            compile_language_model(model, args.learning_rate, args.clipnorm)
             result = common.fit_language_model(model, args, seed, train=data)
             runs.append({"model": label, "seed": seed, **sizes[label], **result})
             print(f"seed {seed} {label} ({sizes[label]['units']} units): test BPC "

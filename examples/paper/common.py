@@ -21,7 +21,6 @@ import keras
 import numpy as np
 
 from keras_mi.data import VOCABULARY_SIZE
-from keras_mi.metrics import BitsPerCharacter
 
 LN2 = float(np.log(2.0))
 
@@ -197,15 +196,6 @@ def language_model(recurrent, sequence_length=None, one_hot=True, embedding_dim=
     x = recurrent(x)
     logits = keras.layers.Dense(vocabulary_size, name="logits")(x)
     return keras.Model(inputs, logits, name=name)
-
-
-def compile_model(model, learning_rate, clipnorm=None):
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[BitsPerCharacter()],
-    )
-    return model
 
 
 def bits_per_character(model, x, y, batch_size=64):

@@ -20,6 +20,7 @@ import numpy as np
 from examples.paper import common
 
 from keras_mi import convert_model
+from keras_mi.models import compile_language_model
 
 NAME = "conversion"
 KINDS = ("LSTM, trained on", "LSTM -> MI-LSTM, fine-tuned")
@@ -47,14 +48,14 @@ def main(argv=None):
         lstm = common.language_model(
             keras.layers.LSTM(args.units, return_sequences=True, name="recurrent"),
             args.sequence_length, one_hot=False)
-        common.compile_model(lstm, args.learning_rate, clipnorm=1.0)
+        compile_language_model(lstm, args.learning_rate, clipnorm=1.0)
         base = common.fit_language_model(lstm, args, seed, train=(x[:first], y[:first]))
         converted = convert_model(lstm)
         continuations = {KINDS[0]: lstm, KINDS[1]: converted}
         converted_bpc = None
         for kind, model in continuations.items():
             keras.utils.set_random_seed(seed)
-            common.compile_model(model, args.learning_rate, clipnorm=1.0)
+            compile_language_model(model, args.learning_rate, clipnorm=1.0)
             if model is converted:
                 converted_bpc = common.bits_per_character(converted, x_test, y_test)
             result = common.fit_language_model(

@@ -23,6 +23,7 @@ from examples.paper import common, protocol, verdicts
 
 from keras_mi import callbacks
 from keras_mi.callbacks import GradientNormMonitor
+from keras_mi.models import compile_language_model
 
 NAME = "fig1a_gradient_norms"
 TIMESTEPS = (0, 5, 10)
@@ -46,7 +47,7 @@ def recurrent(kind, units, seed, coefficients):
 def build(kind, args, corpus, seed, coefficients):
     model = protocol.one_hot_model(recurrent(kind, args.units, seed, coefficients),
                                    corpus.characters.size, args.units, args.sequence_length, seed)
-    return protocol.compile_adam(model, args.learning_rate)
+    return compile_language_model(model, args.learning_rate, clipnorm=None)
 
 
 def read_gradient_norms(log_dir, timesteps=TIMESTEPS):

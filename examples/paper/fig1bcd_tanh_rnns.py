@@ -24,6 +24,7 @@ import numpy as np
 from examples.paper import common, protocol, verdicts
 
 from keras_mi.callbacks import ActivationMonitor, events
+from keras_mi.models import compile_language_model
 
 NAME = "fig1bcd_tanh_rnns"
 KINDS = ("vanilla-RNN", "MI-RNN-simple", "MI-RNN-general")
@@ -43,7 +44,7 @@ def recurrent(kind, units, seed, coefficients):
 def build(kind, args, corpus, seed, coefficients):
     model = protocol.one_hot_model(recurrent(kind, args.units, seed, coefficients),
                                    corpus.characters.size, args.units, args.sequence_length, seed)
-    return protocol.compile_adam(model, args.learning_rate)
+    return compile_language_model(model, args.learning_rate, clipnorm=None)
 
 
 def read_activations(log_dir):

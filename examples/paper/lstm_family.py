@@ -25,6 +25,7 @@ import keras
 from examples.paper import common, protocol, verdicts
 
 from keras_mi import MILSTM, MLSTM
+from keras_mi.models import compile_language_model
 
 NAME = "lstm_family"
 MODELS = {
@@ -77,7 +78,7 @@ def main(argv=None):
         for label in MODELS:
             common.set_seed(seed)
             model = build(label, sizes[label]["units"], args, vocabulary)
-            common.compile_model(model, args.learning_rate, args.clipnorm)
+            compile_language_model(model, args.learning_rate, args.clipnorm)
             result = protocol.train_to_convergence(model, args, corpus.stream(seed), validation)
             runs.append({"model": label, "seed": seed, **sizes[label], **result,
                          "test_bpc": common.bits_per_character(model, x_test, y_test,

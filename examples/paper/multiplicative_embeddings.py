@@ -40,7 +40,7 @@ import time
 
 from examples.paper import common, protocol, verdicts
 
-from keras_mi.models import multiplicative_embedding_model
+from keras_mi.models import compile_language_model, multiplicative_embedding_model
 
 NAME = "multiplicative_embeddings"
 # label: (cell, output embedding)
@@ -94,7 +94,7 @@ def main(argv=None):
                 continue
             common.set_seed(seed)
             model = build(label, args, vocabulary)
-            common.compile_model(model, args.learning_rate, args.clipnorm)
+            compile_language_model(model, args.learning_rate, args.clipnorm)
             result = protocol.train_to_convergence(model, args, corpus.stream(seed), validation)
             runs.append({"model": label, "seed": seed, "parameters": sizes[label], **result,
                          "test_bpc": common.bits_per_character(model, x_test, y_test,

@@ -246,10 +246,6 @@ def has_converged(best_curve, window, min_gain):
     return bool(earlier) and earlier[-1] - best < min_gain
 
 
-def compile_adam(model, learning_rate, clipnorm=None):
-    return common.compile_model(model, learning_rate, clipnorm)
-
-
 KERAS_INITIALISERS = ("Keras' initialisers (Glorot uniform input kernels, orthogonal "
                       "recurrent kernels, unit forget bias; Glorot uniform output layer)")
 

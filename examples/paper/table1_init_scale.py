@@ -25,6 +25,7 @@ import numpy as np
 from examples.paper import common, protocol, verdicts
 
 from keras_mi.callbacks import ScaleMonitor
+from keras_mi.models import compile_language_model
 
 NAME = "table1_init_scale"
 PAPER_LR_NAME = "table1_paper_lr"
@@ -49,7 +50,7 @@ def build(kind, args, corpus, scale, seed, coefficients, learning_rate):
     model = protocol.one_hot_model(
         recurrent(kind, args.units, scale, seed, coefficients), corpus.characters.size,
         args.units, args.sequence_length, seed)
-    return protocol.compile_adam(model, learning_rate)
+    return compile_language_model(model, learning_rate, clipnorm=None)
 
 
 def _arguments(parser):
