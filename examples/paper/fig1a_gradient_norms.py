@@ -15,7 +15,6 @@ and exceed them by far; test BPC 1.48 (lin-MI-RNN) vs over 2 (lin-RNN).
 """
 
 import os
-import time
 
 import numpy as np
 
@@ -56,30 +55,20 @@ def read_gradient_norms(log_dir, timesteps=TIMESTEPS):
 
 
 def _arguments(parser):
-    protocol.add_arguments(parser)
-    parser.add_argument("--coefficients", help="lin-MI-RNN's initial 'alpha,beta1,beta2', "
-                                               "or 'search'")
-    parser.add_argument("--search-steps", type=int, help="training steps per searched setting")
+    protocol.add_coefficient_arguments(parser, "lin-MI-RNN")
 
 
 def main(argv=None):
-    args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE,
-                                  extra=_arguments)
-    protocol.check_arguments(args)
+    args, out, started, corpus = protocol.begin(
+        NAME, __doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, _arguments)
     if args.sequence_length <= max(TIMESTEPS):
         raise ValueError(
             f"Received an invalid value for argument `--sequence-length`: "
             f"{args.sequence_length}; the figure follows t = {TIMESTEPS}, so it must be "
             f"more than {max(TIMESTEPS)}.")
     coefficients = protocol.parse_coefficients(args.coefficients)
-    out = common.output_dir(args, NAME)
-    started = time.perf_counter()
-    corpus = protocol.Corpus(args)
-    search = None
-    if coefficients is None:
-        coefficients, scores = protocol.search_coefficients(
-            args, corpus, lambda c: build("lin-MI-RNN", args, corpus, 0, c), args.search_steps)
-        search = {"steps": args.search_steps, "validation_bpc": scores, "chosen": coefficients}
+    coefficients, search = protocol.chosen_coefficients(
+        args, coefficients, corpus, lambda c: build("lin-MI-RNN", args, corpus, 0, c))
     validation = corpus.held_out("validation", args.validation_windows)
     x_test, y_test = corpus.held_out("test", args.test_windows)
     probe = (validation[0][:32], validation[1][:32])

@@ -16,7 +16,6 @@ activations are mostly saturated near ±1, the MI-RNN's mostly near 0.
 """
 
 import os
-import time
 
 import keras
 import numpy as np
@@ -64,25 +63,15 @@ def hidden_activations(model, x):
 
 
 def _arguments(parser):
-    protocol.add_arguments(parser)
-    parser.add_argument("--coefficients", help="MI-RNN-general's initial 'alpha,beta1,beta2', "
-                                               "or 'search'")
-    parser.add_argument("--search-steps", type=int, help="training steps per searched setting")
+    protocol.add_coefficient_arguments(parser, "MI-RNN-general")
 
 
 def main(argv=None):
-    args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE,
-                                  extra=_arguments)
-    protocol.check_arguments(args)
+    args, out, started, corpus = protocol.begin(
+        NAME, __doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, _arguments)
     coefficients = protocol.parse_coefficients(args.coefficients)
-    out = common.output_dir(args, NAME)
-    started = time.perf_counter()
-    corpus = protocol.Corpus(args)
-    search = None
-    if coefficients is None:
-        coefficients, scores = protocol.search_coefficients(
-            args, corpus, lambda c: build("MI-RNN-general", args, corpus, 0, c), args.search_steps)
-        search = {"steps": args.search_steps, "validation_bpc": scores, "chosen": coefficients}
+    coefficients, search = protocol.chosen_coefficients(
+        args, coefficients, corpus, lambda c: build("MI-RNN-general", args, corpus, 0, c))
     validation = corpus.held_out("validation", args.validation_windows)
     x_test, y_test = corpus.held_out("test", args.test_windows)
     probe = (validation[0][:64],)

@@ -18,7 +18,6 @@ equations through the same fused recurrence as the MI-LSTM.
 """
 
 import os
-import time
 
 import keras
 
@@ -57,12 +56,8 @@ def _arguments(parser):
 
 
 def main(argv=None):
-    args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE,
-                                  extra=_arguments)
-    protocol.check_arguments(args)
-    out = common.output_dir(args, NAME)
-    started = time.perf_counter()
-    corpus = protocol.Corpus(args)
+    args, out, started, corpus = protocol.begin(
+        NAME, __doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, _arguments)
     vocabulary = corpus.characters.size
     budget = common.trainable_parameters(build("LSTM", args.units, args, vocabulary))
     sizes = {}

@@ -36,7 +36,6 @@ overfit 3.7 MB of text, see the validation curves); Keras' initialisers.
 """
 
 import os
-import time
 
 from examples.paper import common, protocol, verdicts
 
@@ -75,12 +74,8 @@ def _arguments(parser):
 
 
 def main(argv=None):
-    args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE,
-                                  extra=_arguments)
-    protocol.check_arguments(args)
-    out = common.output_dir(args, NAME)
-    started = time.perf_counter()
-    corpus = protocol.Corpus(args)
+    args, out, started, corpus = protocol.begin(
+        NAME, __doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, _arguments)
     vocabulary = corpus.characters.size
     sizes = {label: common.trainable_parameters(build(label, args, vocabulary))
              for label in MODELS}

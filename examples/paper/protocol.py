@@ -315,6 +315,36 @@ def parse_coefficients(text):
     return values
 
 
+def begin(name, description, argv, small, paper_scale, extra):
+    """What every protocol experiment does first: its options (checked), its
+    output folder, the start time and the corpus. Returns `(args, out,
+    started, corpus)`."""
+    args = common.parse_arguments(description, argv, small, paper_scale, extra=extra)
+    check_arguments(args)
+    out = common.output_dir(args, name)
+    return args, out, time.perf_counter(), Corpus(args)
+
+
+def add_coefficient_arguments(parser, model):
+    """The protocol's options, and `--coefficients` / `--search-steps` for
+    the initial (alpha, beta1, beta2) of `model`."""
+    add_arguments(parser)
+    parser.add_argument("--coefficients",
+                        help=f"{model}'s initial 'alpha,beta1,beta2', or 'search'")
+    parser.add_argument("--search-steps", type=int, help="training steps per searched setting")
+
+
+def chosen_coefficients(args, coefficients, corpus, build, grid=COEFFICIENT_GRID):
+    """`(coefficients, search)`: the parsed `--coefficients` and `None`, or,
+    where they are `None` ('search'), the best of `grid`
+    (`search_coefficients`) and the record of the search."""
+    if coefficients is not None:
+        return coefficients, None
+    coefficients, scores = search_coefficients(args, corpus, build, args.search_steps, grid=grid)
+    return coefficients, {"steps": args.search_steps, "validation_bpc": scores,
+                          "chosen": coefficients}
+
+
 def log_monitor(monitor, step):
     """Measures with a keras_mi monitor, writes it to the monitor's
     TensorBoard log at `step`, and returns the measured values."""

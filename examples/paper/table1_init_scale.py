@@ -54,10 +54,8 @@ def build(kind, args, corpus, scale, seed, coefficients, learning_rate):
 
 
 def _arguments(parser):
-    protocol.add_arguments(parser)
+    protocol.add_coefficient_arguments(parser, "MI-RNN")
     parser.add_argument("--scales", default=None, help="the r of W ~ U[-r, r] (comma-separated)")
-    parser.add_argument("--coefficients", help="MI-RNN's initial 'alpha,beta1,beta2', or 'search'")
-    parser.add_argument("--search-steps", type=int, help="training steps per searched setting")
     parser.add_argument("--search-grid", default=None,
                         help="the searched settings, 'alpha,beta1,beta2' separated by ';' "
                              "(default: the protocol's grid of five)")
@@ -80,14 +78,11 @@ def main(argv=None, paper_learning_rate=False):
     out = common.output_dir(args, name)
     started = time.perf_counter()
     corpus = protocol.Corpus(args)
-    search = None
-    if coefficients is None:
-        grid = (tuple(protocol.parse_coefficients(c) for c in args.search_grid.split(";"))
-                if args.search_grid else protocol.COEFFICIENT_GRID)
-        coefficients, scores = protocol.search_coefficients(
-            args, corpus, lambda c: build("MI-RNN", args, corpus, SCALES[0], 0, c,
-                                          args.learning_rate), args.search_steps, grid=grid)
-        search = {"steps": args.search_steps, "validation_bpc": scores, "chosen": coefficients}
+    grid = (tuple(protocol.parse_coefficients(c) for c in args.search_grid.split(";"))
+            if args.search_grid else protocol.COEFFICIENT_GRID)
+    coefficients, search = protocol.chosen_coefficients(
+        args, coefficients, corpus,
+        lambda c: build("MI-RNN", args, corpus, SCALES[0], 0, c, args.learning_rate), grid=grid)
     validation = corpus.held_out("validation", args.validation_windows)
     x_test, y_test = corpus.held_out("test", args.test_windows)
     probe = (validation[0][:64],)
