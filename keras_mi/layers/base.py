@@ -6,6 +6,7 @@ and writes `call`. The sequence layers' base is in
 `keras_mi.layers.sequence`.
 """
 
+import dataclasses
 import inspect
 
 import keras
@@ -284,13 +285,13 @@ class MICellBase(keras.layers.Layer, DropoutRNNCell):
             NotImplementedError: with the reason, where the fused loop does
                 not cover this cell's configuration.
         """
-        return Recurrence(
-            self.fused_kind,
-            integration=self.integration,
+        step = self.step_recurrence()
+        return dataclasses.replace(
+            step,
             activation=self.activation_name("activation"),
             recurrent_activation=(self.activation_name("recurrent_activation")
-                                  if hasattr(self, "recurrent_activation") else "sigmoid"),
-            reset_after=getattr(self, "reset_after", False),
+                                  if callable(step.recurrent_activation)
+                                  else step.recurrent_activation),
         )
 
     def fused_weights(self):
