@@ -131,3 +131,25 @@ def test_no_python_file_edits_sys_path():
                     edits.append(str(path.relative_to(ROOT)))
                     break
     assert edits == []
+
+
+SOURCE_FOLDERS = ("keras_mi", "examples", "benchmarks", "scripts", "tests", "docs", ".ci")
+
+
+def test_no_source_file_is_ignored_by_git():
+    """A clean clone holds only what git tracks: a source file that an ignore
+    rule hides (`runs/` once hid the `keras_mi.runs` package) works here and
+    is missing there. Run where the checkout is a git repository."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        import pytest
+
+        pytest.skip("not a git checkout")
+    listed = subprocess.run(
+        ["git", "ls-files", "--others", "--ignored", "--exclude-standard", "--", *SOURCE_FOLDERS],
+        cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    hidden = [p for p in listed
+              if "__pycache__" not in p and ".egg-info" not in p and not p.endswith(".pyc")]
+    assert hidden == []
