@@ -147,6 +147,15 @@ def test_shell_commands_run(document, tmp_path, monkeypatch, tiny_corpus, capsys
             arguments = [a if a.startswith("-") else str(ROOT / a) for a in argv[3:]]
             assert report.main(arguments)["rows"], f"{document.name}: `{line}` read nothing"
             continue
+        if argv[:2] == [".venv/bin/python", "-m"] and "--from-json" in argv:
+            # An experiment redrawn from its committed record (cwd is tmp_path).
+            import importlib
+
+            module = importlib.import_module(argv[2])
+            arguments = [str(ROOT / a) if a.endswith(".json") else a for a in argv[3:]]
+            record = module.main(arguments)
+            assert record["figures"], f"{document.name}: `{line}` drew nothing"
+            continue
         if argv[:2] == ["bash", "benchmarks/run_cpu.sh"]:
             if keras.backend.backend() != "torch":
                 continue  # it runs every backend itself: once per test run

@@ -112,6 +112,70 @@ def test_every_experiment_writes_its_json_and_figures(tiny_results):
     assert set(timings["seconds"]) == set(HERE) and not timings["failed"]
 
 
+# What --from-json writes again exactly as the experiment wrote it: the
+# run's own parts, and what is computed from the runs.
+REDRAWN = ("experiment", "settings", "environment", "seconds", "runs", "results", "table",
+           "figures", "criterion", "verdict", "protocol", "resumed_runs")
+
+
+def redrawn(name, record_path, out):
+    """The record `--from-json` writes in `out`, and its figures' bytes."""
+    load(name).main(["--from-json", str(record_path), "--out", str(out)])
+    record = json.loads((out / f"{name}.json").read_text())
+    return record, {f: (out / f).read_bytes() for f in record["figures"]}
+
+
+def test_from_json_rewrites_the_tiny_records(tiny_results, tmp_path):
+    """Every experiment run here (char_lm and conversion have no committed
+    record) redraws its own record: the same table, summaries and verdicts,
+    and the same figures, drawn again."""
+    out, _ = tiny_results
+    for name in HERE:
+        original = json.loads((out / name / f"{name}.json").read_text())
+        record, figures = redrawn(name, out / name / f"{name}.json", tmp_path / name)
+        for key in REDRAWN:
+            assert record.get(key) == original.get(key), (name, key)
+        assert set(figures) == set(original["figures"]) and figures, name
+        assert all(data[:4] == b"\x89PNG" for data in figures.values()), name
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="reads JSON and draws: run once, on jax")
+def test_from_json_redraws_the_committed_records(tmp_path):
+    """The committed records give back, with no data and no training, the
+    tables, summaries and verdicts they hold, and their figures."""
+    committed = PAPER.parents[1] / "docs" / "results"
+    names = sorted(p.stem for p in committed.glob("*.json"))
+    assert len(names) == 10
+    for name in names:
+        original = json.loads((committed / f"{name}.json").read_text())
+        record, figures = redrawn(name, committed / f"{name}.json", tmp_path / name)
+        for key in REDRAWN:
+            assert record.get(key) == original.get(key), (name, key)
+        assert sorted(figures) == sorted(original["figures"])
+        for figure in figures:  # under the names the committed figures have
+            assert (committed / figure).exists(), (name, figure)
+
+
+def test_from_json_takes_only_out_and_a_record_of_its_experiment(tmp_path, capsys):
+    committed = PAPER.parents[1] / "docs" / "results"
+    with pytest.raises(SystemExit):
+        load("lstm_family").main(["--from-json", str(committed / "lstm_family.json"),
+                                  "--seeds", "2", "--out", str(tmp_path)])
+    assert "argument --from-json: the record's own settings are used; --seeds" in (
+        capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        load("lstm_family").main(["--from-json", str(tmp_path / "none.json")])
+    assert "argument --from-json: cannot read" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="argument `--from-json`: .* record of "
+                                         "'fig3_multitask', not of 'lstm_family'"):
+        load("lstm_family").main(["--from-json", str(committed / "fig3_multitask.json"),
+                                  "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="record of 'table1_init_scale', not of "
+                                         "'table1_paper_lr'"):
+        load("table1_paper_lr").main(["--from-json", str(committed / "table1_init_scale.json"),
+                                      "--out", str(tmp_path)])
+
+
 @runs_here("fig1bcd_tanh_rnns")
 def test_seeds_give_error_bars_from_the_runs(tiny_results):
     out, _ = tiny_results

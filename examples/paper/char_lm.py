@@ -74,12 +74,9 @@ def main(argv=None):
         parser.add_argument("--clipnorm", type=float, default=1.0, help="gradient clipping norm")
 
     args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, extra)
-    labels = []
-    for short in args.models.split(","):
-        if short.strip() not in SHORT:
-            raise ValueError(f"Received an invalid value for argument `--models`: "
-                             f"{short.strip()!r}; expected some of {', '.join(SHORT)}.")
-        labels.append(SHORT[short.strip()])
+    if args.from_json:
+        return common.redraw(args, (NAME,), summarize)
+    labels = chosen_models(args)
     out = common.output_dir(args, NAME)
     started = time.perf_counter()
     vocabulary = common.VOCABULARY_SIZE
@@ -101,6 +98,26 @@ def main(argv=None):
             runs.append({"model": label, "seed": seed, **sizes[label], **result})
             print(f"seed {seed} {label} ({sizes[label]['units']} units): test BPC "
                   f"{result['test_bpc']:.3f} ({result['train_seconds']:.0f} s)", flush=True)
+    return common.write_record(out, NAME, args, runs, summarize(args, runs, out), started)
+
+
+def chosen_models(args):
+    """The models of `--models`, by their labels."""
+    labels = []
+    for short in args.models.split(","):
+        if short.strip() not in SHORT:
+            raise ValueError(f"Received an invalid value for argument `--models`: "
+                             f"{short.strip()!r}; expected some of {', '.join(SHORT)}.")
+        labels.append(SHORT[short.strip()])
+    return labels
+
+
+def summarize(args, runs, out):
+    """The table and the figure from the runs (also `--from-json`)."""
+    labels = chosen_models(args)
+    sizes = {label: {key: next(r[key] for r in runs if r["model"] == label)
+                     for key in ("units", "parameters")} for label in labels}
+    budget = common.trainable_parameters(build("LSTM", args.units, args, common.VOCABULARY_SIZE))
     results, rows = {}, []
     for label in labels:
         mine = [r for r in runs if r["model"] == label]
@@ -118,7 +135,7 @@ def main(argv=None):
                                 {k: results[k]["curve"] for k in labels},
                                 f"validation BPC at ~{budget:,} parameters "
                                 f"(mean ± std over {args.seeds} seeds)")
-    return common.write_record(out, NAME, args, runs, results, table, started, [figure])
+    return common.Summary(results, table, [figure])
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import platform
 import shlex
 import sys
 import time
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -50,6 +51,11 @@ def parse_arguments(description, argv, small, paper, extra=None, text=True):
         help="the paper's hyper-parameters (sizes, steps, learning rate) instead of this machine's",
     )
     parser.add_argument("--out", default=None, help="where the JSON and figures go")
+    parser.add_argument(
+        "--from-json", default=None, metavar="PATH",
+        help="train nothing: redraw the table and figures (and recompute the verdicts) from a "
+             "record this experiment wrote, with that record's settings",
+    )
     if extra is not None:
         extra(parser)
     parser.set_defaults(**small)
@@ -58,6 +64,8 @@ def parse_arguments(description, argv, small, paper, extra=None, text=True):
         parser.set_defaults(**paper)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.from_json is not None:
+        return _recorded_arguments(parser, args)
     for name in ("seeds", "steps", "units", "sequence_length", "batch_size", "evaluations",
                  "validation_windows"):
         value = getattr(args, name, None)
@@ -73,10 +81,48 @@ def parse_arguments(description, argv, small, paper, extra=None, text=True):
         except ValueError as error:
             hint = ""
             if os.path.normpath(str(args.dataset)) == os.path.join("data", "kjv"):
-                hint = (" Build this English corpus first: .venv/bin/python "
-                        "examples/paper/build_kjv_corpus.py --out data/kjv (or give --dataset).")
+                hint = (" Build this English corpus first: .venv/bin/python -m "
+                        "examples.paper.build_kjv_corpus --out data/kjv (or give --dataset).")
             parser.error(str(error) + hint)
     return args
+
+
+def _recorded_arguments(parser, args):
+    """`--from-json`: the options the record was written with (options the
+    experiment gained since then keep their defaults), `--out` from the
+    command line, and the record itself as `args.record`."""
+    given = sorted({a.split("=", 1)[0] for a in args.argv if a.startswith("--")}
+                   - {"--from-json", "--out"})
+    if given:
+        parser.error(f"argument --from-json: the record's own settings are used; "
+                     f"{', '.join(given)} cannot be given with it (only --out)")
+    try:
+        with open(args.from_json) as handle:
+            record = json.load(handle)
+    except (OSError, ValueError) as error:
+        parser.error(f"argument --from-json: cannot read {args.from_json!r} ({error})")
+    if not isinstance(record, dict) or not {"experiment", "settings", "runs"} <= set(record):
+        parser.error(f"argument --from-json: {args.from_json!r} is not an experiment's record "
+                     "(it needs 'experiment', 'settings' and 'runs')")
+    defaults = vars(parser.parse_args([]))
+    recorded = argparse.Namespace(**{**defaults, **record["settings"]})
+    recorded.out, recorded.argv, recorded.from_json = args.out, args.argv, args.from_json
+    recorded.record = record
+    return recorded
+
+
+def redraw(args, names, summarize):
+    """`--from-json`: `summarize(args, runs, out)` over the record's runs,
+    written as the record again (with its settings, environment and time)
+    in `--out`. `names` are the experiments this program writes."""
+    record = args.record
+    if record["experiment"] not in names:
+        raise ValueError(f"Received an invalid value for argument `--from-json`: "
+                         f"{args.from_json!r} is a record of {record['experiment']!r}, not of "
+                         f"{' or '.join(repr(n) for n in names)}.")
+    out = output_dir(args, record["experiment"])
+    return write_record(out, record["experiment"], args, record["runs"],
+                        summarize(args, record["runs"], out), origin=record)
 
 
 def _add_text_arguments(parser):
@@ -309,7 +355,8 @@ def pm(stats, digits=3):
 
 def settings(args):
     """The arguments a run used, for its JSON."""
-    return {k: v for k, v in sorted(vars(args).items()) if k not in ("out", "argv")}
+    return {k: v for k, v in sorted(vars(args).items())
+            if k not in ("out", "argv", "from_json", "record")}
 
 
 def environment(name, args):
@@ -373,28 +420,45 @@ def load_partial(path, name, args):
     return content["runs"]
 
 
-def write_record(path, name, args, runs, results, table, started, figures=(), claims=None,
-                 protocol=None, resumed_runs=0):
+class Summary(NamedTuple):
+    """What an experiment makes of its runs: the summaries, the table, the
+    figures' paths and, where it judges claims, `{claim: (criterion,
+    {"verdict", "because"})}`."""
+
+    results: dict
+    table: dict
+    figures: list
+    claims: dict = None
+
+
+def write_record(path, name, args, runs, summary, started=None, protocol=None, resumed_runs=0,
+                 origin=None):
     """The experiment's JSON: settings, every run, the summaries, the table;
-    with `claims` ({claim: (criterion, {"verdict", "because"})}) the
-    criteria fixed before the run and the verdicts computed from the runs,
-    as `criterion` and `verdict` ({claim: ...}). `seconds` is this process's
-    time; `resumed_runs` (stored when not 0) says how many runs came from
-    earlier processes through `--resume`, whose time it does not hold."""
-    record = {
-        "experiment": name,
-        "settings": settings(args),
-        "environment": environment(name, args),
-        "seconds": time.perf_counter() - started,
+    with claims, the criteria fixed before the run and the verdicts
+    computed from the runs, as `criterion` and `verdict` ({claim: ...}).
+    `seconds` is this process's time since `started`; `resumed_runs`
+    (stored when not 0) says how many runs came from earlier processes
+    through `--resume`, whose time it does not hold. `origin`, a record read
+    back (`--from-json`), gives the settings, environment, time, protocol
+    and resumed runs instead."""
+    if origin is not None:
+        record = {"experiment": name, "settings": origin["settings"],
+                  "environment": origin.get("environment"), "seconds": origin.get("seconds")}
+        protocol, resumed_runs = origin.get("protocol"), origin.get("resumed_runs", 0)
+    else:
+        record = {"experiment": name, "settings": settings(args),
+                  "environment": environment(name, args),
+                  "seconds": time.perf_counter() - started}
+    record.update({
         "runs": runs,
-        "results": results,
-        "table": table,
-        "figures": [os.path.basename(f) for f in figures],
-    }
-    if claims is not None:
-        record["criterion"] = {claim: criterion for claim, (criterion, _) in claims.items()}
-        record["verdict"] = {claim: outcome for claim, (_, outcome) in claims.items()}
-        for claim, (_, outcome) in claims.items():
+        "results": summary.results,
+        "table": summary.table,
+        "figures": [os.path.basename(f) for f in summary.figures],
+    })
+    if summary.claims is not None:
+        record["criterion"] = {claim: criterion for claim, (criterion, _) in summary.claims.items()}
+        record["verdict"] = {claim: outcome for claim, (_, outcome) in summary.claims.items()}
+        for claim, (_, outcome) in summary.claims.items():
             print(f"{claim}: {outcome['verdict']} ({outcome['because']})")
     if protocol is not None:
         record["protocol"] = protocol
@@ -403,8 +467,8 @@ def write_record(path, name, args, runs, results, table, started, figures=(), cl
     json_path = os.path.join(path, f"{name}.json")
     with open(json_path, "w") as handle:
         json.dump(record, handle, indent=1, default=_plain)
-    print(format_table(table))
-    print(f"results: {json_path}" + "".join(f"\nfigure: {f}" for f in figures))
+    print(format_table(summary.table))
+    print(f"results: {json_path}" + "".join(f"\nfigure: {f}" for f in summary.figures))
     return record
 
 

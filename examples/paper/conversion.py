@@ -36,6 +36,8 @@ def main(argv=None):
                             help="steps of each continuation (default: --steps)")
 
     args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, extra)
+    if args.from_json:
+        return common.redraw(args, (NAME,), summarize)
     extra_steps = args.extra_steps or args.steps
     out = common.output_dir(args, NAME)
     started = time.perf_counter()
@@ -68,6 +70,12 @@ def main(argv=None):
                          "base_curve": base["curve"], **result})
             print(f"seed {seed} {kind}: test BPC {base['test_bpc']:.3f} -> "
                   f"{result['test_bpc']:.3f}", flush=True)
+    return common.write_record(out, NAME, args, runs, summarize(args, runs, out), started)
+
+
+def summarize(args, runs, out):
+    """The table and the figure from the runs (also `--from-json`)."""
+    extra_steps = args.extra_steps or args.steps
     results, rows = {}, []
     for kind in KINDS:
         mine = [r for r in runs if r["model"] == kind]
@@ -96,7 +104,7 @@ def main(argv=None):
         os.path.join(out, f"{NAME}.png"),
         {"LSTM (first part)": base_curves, **{k: results[k]["curve"] for k in KINDS}},
         f"conversion at step {args.steps} (mean ± std over {args.seeds} seeds)")
-    return common.write_record(out, NAME, args, runs, results, table, started, [figure])
+    return common.Summary(results, table, [figure])
 
 
 if __name__ == "__main__":

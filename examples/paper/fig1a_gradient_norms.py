@@ -61,6 +61,8 @@ def _arguments(parser):
 def main(argv=None):
     args, out, started, corpus = protocol.begin(
         NAME, __doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, _arguments)
+    if args.from_json:
+        return common.redraw(args, (NAME,), summarize)
     if args.sequence_length <= max(TIMESTEPS):
         raise ValueError(
             f"Received an invalid value for argument `--sequence-length`: "
@@ -94,6 +96,27 @@ def main(argv=None):
             last = ", ".join(f"{curves[t][1][0]:.2f} -> {curves[t][1][-1]:.2f}" for t in TIMESTEPS)
             print(f"seed {seed} {kind}: log||dC/dh_t|| at t=0,5,10 {last}; test BPC "
                   f"{run['test_bpc']:.3f} after {run['steps']} steps ({run['stopped']})", flush=True)
+    return common.write_record(
+        out, NAME, args, runs, summarize(args, runs, out), started,
+        protocol=dict(protocol.settings_note(args), coefficients=list(coefficients),
+                      coefficient_search=search, vocabulary_size=corpus.characters.size))
+
+
+def judge(runs):
+    """{claim: (criterion, verdict)} from the runs (verdicts.py)."""
+    curves = {kind: {t: [tuple(r["log_gradient_norm"][str(t)]) for r in runs
+                         if r["model"] == kind] for t in TIMESTEPS} for kind in KINDS}
+    return {"fig1a_gradient_norms": (verdicts.CRITERIA["fig1a_gradient_norms"],
+                                     verdicts.fig1a_gradient_norms(curves))}
+
+
+# Logged values below this are norms of exactly 0 (the monitor logs
+# log(max(norm, tiny)): a gradient that underflowed in float32).
+UNDERFLOW = -700.0
+
+
+def summarize(args, runs, out):
+    """The table, the verdicts and the figures from the runs (also `--from-json`)."""
     results = {}
     for kind in KINDS:
         mine = [r for r in runs if r["model"] == kind]
@@ -117,23 +140,7 @@ def main(argv=None):
     table = make_table(results)
     claims = judge(runs)
     figure = draw(os.path.join(out, f"{NAME}.png"), results, args)
-    return common.write_record(
-        out, NAME, args, runs, results, table, started, [figure], claims,
-        protocol=dict(protocol.settings_note(args), coefficients=list(coefficients),
-                      coefficient_search=search, vocabulary_size=corpus.characters.size))
-
-
-def judge(runs):
-    """{claim: (criterion, verdict)} from the runs (verdicts.py)."""
-    curves = {kind: {t: [tuple(r["log_gradient_norm"][str(t)]) for r in runs
-                         if r["model"] == kind] for t in TIMESTEPS} for kind in KINDS}
-    return {"fig1a_gradient_norms": (verdicts.CRITERIA["fig1a_gradient_norms"],
-                                     verdicts.fig1a_gradient_norms(curves))}
-
-
-# Logged values below this are norms of exactly 0 (the monitor logs
-# log(max(norm, tiny)): a gradient that underflowed in float32).
-UNDERFLOW = -700.0
+    return common.Summary(results, table, [figure], claims)
 
 
 def _log_norm(stats):

@@ -69,6 +69,8 @@ def _arguments(parser):
 def main(argv=None):
     args, out, started, corpus = protocol.begin(
         NAME, __doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, _arguments)
+    if args.from_json:
+        return common.redraw(args, (NAME,), summarize)
     coefficients = protocol.parse_coefficients(args.coefficients)
     coefficients, search = protocol.chosen_coefficients(
         args, coefficients, corpus, lambda c: build("MI-RNN-general", args, corpus, 0, c))
@@ -105,6 +107,24 @@ def main(argv=None):
             print(f"seed {seed} {kind}: test BPC {run['test_bpc']:.3f} after {run['steps']} "
                   f"steps ({run['stopped']}), saturated {run['final_saturation']:.1%} "
                   f"({run['train_seconds']:.0f} s)", flush=True)
+    return common.write_record(
+        out, NAME, args, runs, summarize(args, runs, out), started,
+        protocol=dict(protocol.settings_note(args), coefficients=list(coefficients),
+                      coefficient_search=search, vocabulary_size=corpus.characters.size))
+
+
+def judge(runs):
+    """{claim: (criterion, verdict)} from the runs (verdicts.py)."""
+    return {
+        "fig1b_final": (verdicts.CRITERIA["fig1b_final"], verdicts.fig1b_final(runs)),
+        "fig1b_speed": (verdicts.CRITERIA["fig1b_speed"], verdicts.fig1b_speed(runs)),
+        "fig1cd_saturation": (verdicts.CRITERIA["fig1cd_saturation"],
+                              verdicts.fig1cd_saturation(runs, bin_edges=HISTOGRAM_BINS)),
+    }
+
+
+def summarize(args, runs, out):
+    """The table, the verdicts and the figures from the runs (also `--from-json`)."""
     results, rows = {}, []
     for kind in KINDS:
         mine = [r for r in runs if r["model"] == kind]
@@ -132,20 +152,7 @@ def main(argv=None):
                            f"validation BPC (mean ± std over {args.seeds} seeds)"),
         draw_histograms(os.path.join(out, "fig1cd_activations.png"), results, runs),
     ]
-    return common.write_record(
-        out, NAME, args, runs, results, table, started, figures, claims,
-        protocol=dict(protocol.settings_note(args), coefficients=list(coefficients),
-                      coefficient_search=search, vocabulary_size=corpus.characters.size))
-
-
-def judge(runs):
-    """{claim: (criterion, verdict)} from the runs (verdicts.py)."""
-    return {
-        "fig1b_final": (verdicts.CRITERIA["fig1b_final"], verdicts.fig1b_final(runs)),
-        "fig1b_speed": (verdicts.CRITERIA["fig1b_speed"], verdicts.fig1b_speed(runs)),
-        "fig1cd_saturation": (verdicts.CRITERIA["fig1cd_saturation"],
-                              verdicts.fig1cd_saturation(runs, bin_edges=HISTOGRAM_BINS)),
-    }
+    return common.Summary(results, table, figures, claims)
 
 
 def draw_histograms(path, results, runs):

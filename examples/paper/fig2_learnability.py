@@ -122,14 +122,10 @@ def main(argv=None):
 
     args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, extra,
                                   text=False)
-    dims = [int(d) for d in str(args.dims).split(",")]
-    sizes = [int(s) for s in str(args.sizes).split(",")]
+    if args.from_json:
+        return common.redraw(args, (NAME,), summarize)
+    functions, dims, sizes = sweep(args)
     rates = [float(r) for r in str(args.learning_rates).split(",")]
-    functions = [f.strip() for f in args.functions.split(",")]
-    for function in functions:
-        if function not in FUNCTIONS:
-            raise ValueError(f"Received an invalid value for argument `--functions`: "
-                             f"{function!r}; expected some of {', '.join(FUNCTIONS)}.")
     out = common.output_dir(args, NAME)
     started = time.perf_counter()
     runs = common.load_partial(out, NAME, args) if args.resume else []
@@ -153,6 +149,25 @@ def main(argv=None):
             print(f"{function}, d={d}: done", flush=True)
     runs.sort(key=lambda r: (functions.index(r["function"]), dims.index(r["d"]), r["seed"],
                              MODELS.index(r["model"]), sizes.index(r["size"])))
+    return common.write_record(out, NAME, args, runs, summarize(args, runs, out), started,
+                               resumed_runs=resumed)
+
+
+def sweep(args):
+    """The functions, input sizes and hidden sizes of the options."""
+    dims = [int(d) for d in str(args.dims).split(",")]
+    sizes = [int(s) for s in str(args.sizes).split(",")]
+    functions = [f.strip() for f in args.functions.split(",")]
+    for function in functions:
+        if function not in FUNCTIONS:
+            raise ValueError(f"Received an invalid value for argument `--functions`: "
+                             f"{function!r}; expected some of {', '.join(FUNCTIONS)}.")
+    return functions, dims, sizes
+
+
+def summarize(args, runs, out):
+    """The table, the verdicts and the figure from the runs (also `--from-json`)."""
+    functions, dims, sizes = sweep(args)
     results, rows = {}, []
     for function in functions:
         for d in dims:
@@ -186,8 +201,7 @@ def main(argv=None):
     table = {"columns": ["function", "d", "model", f"parameters to reach MSE <= {THRESHOLD}",
                          "seeds reaching it", f"test MSE at size {sizes[-1]}"], "rows": rows}
     figure = draw(os.path.join(out, f"{NAME}.png"), results, sizes)
-    return common.write_record(out, NAME, args, runs, results, table, started, [figure],
-                               judge(runs), resumed_runs=resumed)
+    return common.Summary(results, table, [figure], judge(runs))
 
 
 def judge(runs):

@@ -108,13 +108,9 @@ def _arguments(parser):
 def main(argv=None):
     args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE,
                                   extra=_arguments, text=False)
-    try:
-        task_counts = [int(t) for t in args.tasks.split(",")]
-    except ValueError:
-        task_counts = []
-    if not task_counts or min(task_counts) < 2:
-        raise ValueError(f"Received an invalid value for argument `--tasks`: {args.tasks!r}; "
-                         "expected comma-separated integers of at least 2.")
+    if args.from_json:
+        return common.redraw(args, (NAME,), summarize)
+    task_counts = tasks_of_argument(args)
     out = common.output_dir(args, NAME)
     started = time.perf_counter()
     runs = []
@@ -127,6 +123,24 @@ def main(argv=None):
                              "curve": curve, "parameters": parameters})
                 common.save_partial(out, NAME, runs)
                 print(f"seed {seed} T={tasks} {kind}: log10 MSE {log_mse:.3f}", flush=True)
+    return common.write_record(out, NAME, args, runs, summarize(args, runs, out), started)
+
+
+def tasks_of_argument(args):
+    """The task counts of `--tasks`."""
+    try:
+        task_counts = [int(t) for t in args.tasks.split(",")]
+    except ValueError:
+        task_counts = []
+    if not task_counts or min(task_counts) < 2:
+        raise ValueError(f"Received an invalid value for argument `--tasks`: {args.tasks!r}; "
+                         "expected comma-separated integers of at least 2.")
+    return task_counts
+
+
+def summarize(args, runs, out):
+    """The table, the verdicts and the figures from the runs (also `--from-json`)."""
+    task_counts = tasks_of_argument(args)
     results, rows = {}, []
     for kind in MODELS:
         results[kind] = {str(t): common.summary([r["log10_mse"] for r in runs
@@ -138,8 +152,7 @@ def main(argv=None):
     table = {"columns": ["model"] + [f"log10 MSE, T={t}" for t in task_counts]
              + ["parameters (per T)"], "rows": rows}
     figure = draw(os.path.join(out, f"{NAME}.png"), runs, task_counts)
-    return common.write_record(out, NAME, args, runs, results, table, started, [figure],
-                               judge(runs))
+    return common.Summary(results, table, [figure], judge(runs))
 
 
 def judge(runs):

@@ -58,6 +58,8 @@ def _arguments(parser):
 def main(argv=None):
     args, out, started, corpus = protocol.begin(
         NAME, __doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, _arguments)
+    if args.from_json:
+        return common.redraw(args, (NAME,), summarize)
     vocabulary = corpus.characters.size
     budget = common.trainable_parameters(build("LSTM", args.units, args, vocabulary))
     sizes = {}
@@ -84,6 +86,16 @@ def main(argv=None):
             print(f"seed {seed} {label} ({run['units']} units): test BPC {run['test_bpc']:.3f} "
                   f"after {run['steps']} steps ({run['stopped']}, {run['train_seconds']:.0f} s)",
                   flush=True)
+    return common.write_record(out, NAME, args, runs, summarize(args, runs, out), started,
+                               protocol=dict(protocol.settings_note(args, keras_initialisers=True),
+                                             vocabulary_size=vocabulary))
+
+
+def summarize(args, runs, out):
+    """The table, the verdicts and the figures from the runs (also `--from-json`)."""
+    sizes = {label: {key: next(r[key] for r in runs if r["model"] == label)
+                     for key in ("units", "parameters")} for label in MODELS}
+    budget = sizes["LSTM"]["parameters"]  # the LSTM at --units sets the budget
     results, rows = {}, []
     for label in MODELS:
         mine = [r for r in runs if r["model"] == label]
@@ -98,15 +110,12 @@ def main(argv=None):
                      f"{results[label]['steps']['mean']:.0f}"])
     table = {"columns": ["model", "units", "parameters", "test BPC", "converged", "mean steps"],
              "rows": rows}
-    claims = judge(runs)
     curves = {label: common.mean_curve([r["curve"] for r in runs if r["model"] == label])
               for label in MODELS}
     figure = common.plot_curves(os.path.join(out, f"{NAME}.png"), curves,
                                 f"validation BPC at ~{budget:,} parameters "
                                 f"(mean ± std over {args.seeds} seeds)")
-    return common.write_record(out, NAME, args, runs, results, table, started, [figure], claims,
-                               protocol=dict(protocol.settings_note(args, keras_initialisers=True),
-                                             vocabulary_size=vocabulary))
+    return common.Summary(results, table, [figure], judge(runs))
 
 
 def judge(runs):

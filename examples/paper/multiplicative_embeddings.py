@@ -76,6 +76,8 @@ def _arguments(parser):
 def main(argv=None):
     args, out, started, corpus = protocol.begin(
         NAME, __doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, _arguments)
+    if args.from_json:
+        return common.redraw(args, (NAME,), summarize)
     vocabulary = corpus.characters.size
     sizes = {label: common.trainable_parameters(build(label, args, vocabulary))
              for label in MODELS}
@@ -100,6 +102,18 @@ def main(argv=None):
             print(f"seed {seed} {label}: test BPC {run['test_bpc']:.3f} after {run['steps']} "
                   f"steps ({run['stopped']}, {run['train_seconds']:.0f} s)", flush=True)
     runs.sort(key=lambda r: (r["seed"], list(MODELS).index(r["model"])))
+    note = protocol.settings_note(args, keras_initialisers=True)
+    note["rule"] = ("Keras' initialisers (Glorot uniform kernels, orthogonal recurrent kernels, "
+                    "unit forget bias; the tied embedding's own)")
+    return common.write_record(out, NAME, args, runs, summarize(args, runs, out), started,
+                               protocol=dict(note, vocabulary_size=vocabulary),
+                               resumed_runs=resumed)
+
+
+def summarize(args, runs, out):
+    """The table, the verdicts and the figures from the runs (also `--from-json`)."""
+    sizes = {label: next(r["parameters"] for r in runs if r["model"] == label)
+             for label in MODELS}
     results, rows = {}, []
     for label in MODELS:
         mine = [r for r in runs if r["model"] == label]
@@ -117,12 +131,7 @@ def main(argv=None):
               for label in MODELS}
     figure = common.plot_curves(os.path.join(out, f"{NAME}.png"), curves,
                                 f"validation BPC (mean ± std over {args.seeds} seeds)")
-    note = protocol.settings_note(args, keras_initialisers=True)
-    note["rule"] = ("Keras' initialisers (Glorot uniform kernels, orthogonal recurrent kernels, "
-                    "unit forget bias; the tied embedding's own)")
-    return common.write_record(out, NAME, args, runs, results, table, started, [figure],
-                               judge(runs), protocol=dict(note, vocabulary_size=vocabulary),
-                               resumed_runs=resumed)
+    return common.Summary(results, table, [figure], judge(runs))
 
 
 def judge(runs):

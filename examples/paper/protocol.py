@@ -318,11 +318,13 @@ def parse_coefficients(text):
 def begin(name, description, argv, small, paper_scale, extra):
     """What every protocol experiment does first: its options (checked), its
     output folder, the start time and the corpus. Returns `(args, out,
-    started, corpus)`."""
+    started, corpus)`; with `--from-json` nothing is read (`corpus` is
+    `None`): the record's runs are redrawn (`common.redraw`)."""
     args = common.parse_arguments(description, argv, small, paper_scale, extra=extra)
     check_arguments(args)
     out = common.output_dir(args, name)
-    return args, out, time.perf_counter(), Corpus(args)
+    corpus = None if args.from_json else Corpus(args)
+    return args, out, time.perf_counter(), corpus
 
 
 def add_coefficient_arguments(parser, model):

@@ -102,9 +102,23 @@ def train(kind, seed, args, data):
     return run
 
 
+def summarizer(name, models, judge):
+    """`summarize(args, runs, out)` for `models` (also `--from-json`): per
+    model the test accuracy, the steps to the target and the mean curve;
+    the table, `judge(runs)` and the figure."""
+
+    def summarize(args, runs, out):
+        results, table = summarise(runs, models)
+        figure = common.plot_curves(os.path.join(out, f"{name}.png"),
+                                    {k: results[k]["curve"] for k in models},
+                                    f"sequential 8x8 digits (mean ± std over {args.seeds} seeds)",
+                                    ylabel="validation accuracy")
+        return common.Summary(results, table, [figure], judge(runs))
+
+    return summarize
+
+
 def summarise(runs, models):
-    """Per model: test accuracy, steps to the target, the mean curve; and
-    the table."""
     results, rows = {}, []
     for kind in models:
         mine = [r for r in runs if r["model"] == kind]
@@ -145,17 +159,14 @@ def run(name, models, description, argv, judge):
     """Trains `models` on the digits for every seed and writes `name`'s
     record, judged by `judge(runs)`."""
     args = parse(description, argv)
+    summarize = summarizer(name, models, judge)
+    if args.from_json:
+        return common.redraw(args, (name,), summarize)
     out = common.output_dir(args, name)
     started = time.perf_counter()
     data = digits()
     runs = [train(kind, seed, args, data) for seed in range(args.seeds) for kind in models]
-    results, table = summarise(runs, models)
-    figure = common.plot_curves(os.path.join(out, f"{name}.png"),
-                                {k: results[k]["curve"] for k in models},
-                                f"sequential 8x8 digits (mean ± std over {args.seeds} seeds)",
-                                ylabel="validation accuracy")
-    return common.write_record(out, name, args, runs, results, table, started, [figure],
-                               judge(runs))
+    return common.write_record(out, name, args, runs, summarize(args, runs, out), started)
 
 
 def main(argv=None):

@@ -67,13 +67,15 @@ def _arguments(parser):
 def main(argv=None, paper_learning_rate=False):
     args = common.parse_arguments(__doc__.split("\n")[0], argv, SMALL, PAPER_SCALE,
                                   extra=_arguments)
-    args.paper_learning_rate |= paper_learning_rate
     protocol.check_arguments(args)
+    if args.from_json:  # the record says which of the two experiments it is
+        return common.redraw(args, (PAPER_LR_NAME,) if paper_learning_rate
+                             else (NAME, PAPER_LR_NAME), summarize)
+    args.paper_learning_rate |= paper_learning_rate
     name = PAPER_LR_NAME if args.paper_learning_rate else NAME
     if args.paper_learning_rate:
         args.learning_rate = PAPER_LEARNING_RATE
-    default_scales = PAPER_LR_SCALES if args.paper_learning_rate else SCALES
-    scales = ([float(s) for s in args.scales.split(",")] if args.scales else list(default_scales))
+    scales = chosen_scales(args)
     coefficients = protocol.parse_coefficients(args.coefficients)
     out = common.output_dir(args, name)
     started = time.perf_counter()
@@ -108,6 +110,23 @@ def main(argv=None, paper_learning_rate=False):
                 print(f"seed {seed} r={scale} {kind}: test BPC {run['test_bpc']:.3f} after "
                       f"{run['steps']} steps ({run['stopped']}, {run['train_seconds']:.0f} s); "
                       f"||Wx||/||Uh|| {run['scale_Wx'] / run['scale_Uh']:.3f}", flush=True)
+    return common.write_record(
+        out, name, args, runs, summarize(args, runs, out), started,
+        protocol=dict(protocol.settings_note(args), coefficients=list(coefficients),
+                      coefficient_search=search, vocabulary_size=corpus.characters.size))
+
+
+def chosen_scales(args):
+    """The r of `--scales`, or the experiment's own."""
+    if args.scales:
+        return [float(s) for s in args.scales.split(",")]
+    return list(PAPER_LR_SCALES if args.paper_learning_rate else SCALES)
+
+
+def summarize(args, runs, out):
+    """The table, the verdicts and the figures from the runs."""
+    name = PAPER_LR_NAME if args.paper_learning_rate else NAME
+    scales = chosen_scales(args)
     results, rows = {}, []
     for kind in KINDS:
         mine = [r for r in runs if r["model"] == kind]
@@ -138,10 +157,7 @@ def main(argv=None, paper_learning_rate=False):
                        [r["curve"] for r in runs if r["model"] == kind and r["scale"] == s])
                    for kind in KINDS for s in scales},
                    f"validation BPC (mean ± std over {args.seeds} seeds)")]
-    return common.write_record(
-        out, name, args, runs, results, table, started, figures, claims,
-        protocol=dict(protocol.settings_note(args), coefficients=list(coefficients),
-                      coefficient_search=search, vocabulary_size=corpus.characters.size))
+    return common.Summary(results, table, figures, claims)
 
 
 def judge(runs, paper_learning_rate=False):
