@@ -120,6 +120,24 @@ def set_weight_options(layer, arguments, weights, kinds=tuple(_GETTERS)):
             setattr(layer, name, _GETTERS[kind](name, arguments[name]))
 
 
+_SERIALIZERS = {
+    "initializer": initializers.serialize,
+    "regularizer": regularizers.serialize,
+    "constraint": constraints.serialize,
+}
+
+
+def weight_options_config(layer, weights, kinds=tuple(_GETTERS)):
+    """The config entries of what `set_weight_options` set: `{"<weight>_<kind>":
+    serialized}` for each weight and kind (`None` stays `None`)."""
+    config = {}
+    for weight in weights:
+        for kind in kinds:
+            value = getattr(layer, f"{weight}_{kind}")
+            config[f"{weight}_{kind}"] = None if value is None else _SERIALIZERS[kind](value)
+    return config
+
+
 def check_positive_float(name, value):
     """Returns `value` as a float if it is a number > 0, else raises."""
     if isinstance(value, bool) or not isinstance(value, Real):

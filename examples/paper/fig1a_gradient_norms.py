@@ -54,25 +54,15 @@ def read_gradient_norms(log_dir, timesteps=TIMESTEPS):
     return callbacks.read_gradient_norms(log_dir, timesteps)
 
 
-def _arguments(parser):
-    protocol.add_coefficient_arguments(parser, "lin-MI-RNN")
-
-
-def main(argv=None):
-    args, out, started, corpus = protocol.begin(
-        NAME, __doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, _arguments)
-    if args.from_json:
-        return common.redraw(args, (NAME,), summarize)
+def train(args, out, corpus, validation, test):
+    """The runs, and the record's protocol part."""
     if args.sequence_length <= max(TIMESTEPS):
         raise ValueError(
             f"Received an invalid value for argument `--sequence-length`: "
             f"{args.sequence_length}; the figure follows t = {TIMESTEPS}, so it must be "
             f"more than {max(TIMESTEPS)}.")
-    coefficients = protocol.parse_coefficients(args.coefficients)
     coefficients, search = protocol.chosen_coefficients(
-        args, coefficients, corpus, lambda c: build("lin-MI-RNN", args, corpus, 0, c))
-    validation = corpus.held_out("validation", args.validation_windows)
-    x_test, y_test = corpus.held_out("test", args.test_windows)
+        args, corpus, lambda c: build("lin-MI-RNN", args, corpus, 0, c))
     probe = (validation[0][:32], validation[1][:32])
     runs = []
     for seed in range(args.seeds):
@@ -82,24 +72,16 @@ def main(argv=None):
             log_dir = common.fresh_log_dir(os.path.join(out, "logs", f"{kind}_seed{seed}"))
             monitor = GradientNormMonitor(log_dir, probe, timesteps=TIMESTEPS)
             monitor.set_model(model)
-            result = protocol.train_to_convergence(
-                model, args, corpus.stream(seed), validation,
+            result = protocol.trained_and_tested(
+                model, args, corpus.stream(seed), validation, test,
                 on_evaluation=lambda step: protocol.log_monitor(monitor, step))
             curves = read_gradient_norms(log_dir)
             runs.append({"model": kind, "seed": seed, "log_dir": os.path.relpath(log_dir, out),
-                         "log_gradient_norm": {str(t): c for t, c in curves.items()}, **result,
-                         "test_bpc": common.bits_per_character(model, x_test, y_test,
-                                                               batch_size=256),
-                         "test_characters": int(x_test.size)})
+                         "log_gradient_norm": {str(t): c for t, c in curves.items()}, **result})
             common.save_partial(out, NAME, runs)
-            run = runs[-1]
             last = ", ".join(f"{curves[t][1][0]:.2f} -> {curves[t][1][-1]:.2f}" for t in TIMESTEPS)
-            print(f"seed {seed} {kind}: log||dC/dh_t|| at t=0,5,10 {last}; test BPC "
-                  f"{run['test_bpc']:.3f} after {run['steps']} steps ({run['stopped']})", flush=True)
-    return common.write_record(
-        out, NAME, args, runs, summarize(args, runs, out), started,
-        protocol=dict(protocol.settings_note(args), coefficients=list(coefficients),
-                      coefficient_search=search, vocabulary_size=corpus.characters.size))
+            protocol.say(runs[-1], kind, f"; log||dC/dh_t|| at t=0,5,10 {last}")
+    return runs, {"protocol": protocol.coefficient_note(args, coefficients, search, corpus)}
 
 
 def judge(runs):
@@ -133,10 +115,7 @@ def summarize(args, runs, out):
                 "first": common.summary([v[0] for v in values]),
                 "last": common.summary([v[-1] for v in values]),
             }
-        results[kind] = {"log_gradient_norm": per_t,
-                         "test_bpc": common.summary([r["test_bpc"] for r in mine]),
-                         "steps": common.summary([r["steps"] for r in mine]),
-                         "converged": f"{sum(r['converged'] for r in mine)}/{len(mine)}"}
+        results[kind] = {"log_gradient_norm": per_t, **protocol.model_summary(mine)}
     table = make_table(results)
     claims = judge(runs)
     figure = draw(os.path.join(out, f"{NAME}.png"), results, args)
@@ -182,6 +161,13 @@ def draw(path, results, args):
     axis.grid(alpha=0.3)
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return common.save_figure(figure, path)
+
+
+def main(argv=None):
+    def options(parser):
+        protocol.add_coefficient_arguments(parser, "lin-MI-RNN")
+
+    return protocol.experiment(NAME, __doc__, argv, SMALL, PAPER_SCALE, options, train, summarize)
 
 
 if __name__ == "__main__":

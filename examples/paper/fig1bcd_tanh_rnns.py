@@ -62,20 +62,10 @@ def hidden_activations(model, x):
     return np.asarray(keras.ops.convert_to_numpy(Probe(model, layer, x).run()[0])).ravel()
 
 
-def _arguments(parser):
-    protocol.add_coefficient_arguments(parser, "MI-RNN-general")
-
-
-def main(argv=None):
-    args, out, started, corpus = protocol.begin(
-        NAME, __doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, _arguments)
-    if args.from_json:
-        return common.redraw(args, (NAME,), summarize)
-    coefficients = protocol.parse_coefficients(args.coefficients)
+def train(args, out, corpus, validation, test):
+    """The runs, and the record's protocol part."""
     coefficients, search = protocol.chosen_coefficients(
-        args, coefficients, corpus, lambda c: build("MI-RNN-general", args, corpus, 0, c))
-    validation = corpus.held_out("validation", args.validation_windows)
-    x_test, y_test = corpus.held_out("test", args.test_windows)
+        args, corpus, lambda c: build("MI-RNN-general", args, corpus, 0, c))
     probe = (validation[0][:64],)
     runs = []
     for seed in range(args.seeds):
@@ -85,8 +75,8 @@ def main(argv=None):
             log_dir = common.fresh_log_dir(os.path.join(out, "logs", f"{kind}_seed{seed}"))
             monitor = ActivationMonitor(log_dir, probe)
             monitor.set_model(model)
-            result = protocol.train_to_convergence(
-                model, args, corpus.stream(seed), validation,
+            result = protocol.trained_and_tested(
+                model, args, corpus.stream(seed), validation, test,
                 on_evaluation=lambda step: protocol.log_monitor(monitor, step))
             logged_histogram, saturation = read_activations(log_dir)
             # Over every validation window (not only the probe's), binned
@@ -95,22 +85,14 @@ def main(argv=None):
             counts, _ = np.histogram(hidden, bins=HISTOGRAM_BINS)
             runs.append({
                 "model": kind, "seed": seed, **result,
-                "test_bpc": common.bits_per_character(model, x_test, y_test, batch_size=256),
-                "test_characters": int(x_test.size),
                 "saturation": saturation,
                 "final_saturation": float(np.mean(np.abs(hidden) > 0.95)),
                 "mean_abs_activation": float(np.mean(np.abs(hidden))),
                 "histogram": (counts / counts.sum()).tolist(),
                 "logged_histogram": logged_histogram,
             })
-            run = runs[-1]
-            print(f"seed {seed} {kind}: test BPC {run['test_bpc']:.3f} after {run['steps']} "
-                  f"steps ({run['stopped']}), saturated {run['final_saturation']:.1%} "
-                  f"({run['train_seconds']:.0f} s)", flush=True)
-    return common.write_record(
-        out, NAME, args, runs, summarize(args, runs, out), started,
-        protocol=dict(protocol.settings_note(args), coefficients=list(coefficients),
-                      coefficient_search=search, vocabulary_size=corpus.characters.size))
+            protocol.say(runs[-1], kind, f"; saturated {runs[-1]['final_saturation']:.1%}")
+    return runs, {"protocol": protocol.coefficient_note(args, coefficients, search, corpus)}
 
 
 def judge(runs):
@@ -129,13 +111,11 @@ def summarize(args, runs, out):
     for kind in KINDS:
         mine = [r for r in runs if r["model"] == kind]
         results[kind] = {
+            **protocol.model_summary(mine),
             "curve": common.mean_curve([r["curve"] for r in mine]),
-            "test_bpc": common.summary([r["test_bpc"] for r in mine]),
             "final_saturation": common.summary([r["final_saturation"] for r in mine]),
             "mean_abs_activation": common.summary([r["mean_abs_activation"] for r in mine]),
             "histogram": np.mean([r["histogram"] for r in mine], axis=0).tolist(),
-            "steps": common.summary([r["steps"] for r in mine]),
-            "converged": f"{sum(r['converged'] for r in mine)}/{len(mine)}",
         }
         result = results[kind]
         rows.append([kind, common.pm(result["test_bpc"]),
@@ -188,6 +168,13 @@ def draw_histograms(path, results, runs):
         axis.legend()
     figure.tight_layout()
     return common.save_figure(figure, path)
+
+
+def main(argv=None):
+    def options(parser):
+        protocol.add_coefficient_arguments(parser, "MI-RNN-general")
+
+    return protocol.experiment(NAME, __doc__, argv, SMALL, PAPER_SCALE, options, train, summarize)
 
 
 if __name__ == "__main__":

@@ -55,11 +55,8 @@ def _arguments(parser):
     parser.add_argument("--clipnorm", type=float, help="gradient clipping norm")
 
 
-def main(argv=None):
-    args, out, started, corpus = protocol.begin(
-        NAME, __doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, _arguments)
-    if args.from_json:
-        return common.redraw(args, (NAME,), summarize)
+def train(args, out, corpus, validation, test):
+    """The runs, and the record's protocol part."""
     vocabulary = corpus.characters.size
     budget = common.trainable_parameters(build("LSTM", args.units, args, vocabulary))
     sizes = {}
@@ -68,54 +65,28 @@ def main(argv=None):
         sizes[label] = {"units": units, "parameters": common.trainable_parameters(
             build(label, units, args, vocabulary))}
     keras.utils.clear_session()
-    validation = corpus.held_out("validation", args.validation_windows)
-    x_test, y_test = corpus.held_out("test", args.test_windows)
     runs = []
     for seed in range(args.seeds):
         for label in MODELS:
             common.set_seed(seed)
             model = build(label, sizes[label]["units"], args, vocabulary)
             compile_language_model(model, args.learning_rate, args.clipnorm)
-            result = protocol.train_to_convergence(model, args, corpus.stream(seed), validation)
-            runs.append({"model": label, "seed": seed, **sizes[label], **result,
-                         "test_bpc": common.bits_per_character(model, x_test, y_test,
-                                                               batch_size=256),
-                         "test_characters": int(x_test.size)})
+            result = protocol.trained_and_tested(model, args, corpus.stream(seed), validation,
+                                                 test)
+            runs.append({"model": label, "seed": seed, **sizes[label], **result})
             common.save_partial(out, NAME, runs)
-            run = runs[-1]
-            print(f"seed {seed} {label} ({run['units']} units): test BPC {run['test_bpc']:.3f} "
-                  f"after {run['steps']} steps ({run['stopped']}, {run['train_seconds']:.0f} s)",
-                  flush=True)
-    return common.write_record(out, NAME, args, runs, summarize(args, runs, out), started,
-                               protocol=dict(protocol.settings_note(args, keras_initialisers=True),
-                                             vocabulary_size=vocabulary))
+            protocol.say(runs[-1], f"{label} ({runs[-1]['units']} units)")
+    return runs, {"protocol": dict(protocol.settings_note(args, keras_initialisers=True),
+                                   vocabulary_size=vocabulary)}
 
 
 def summarize(args, runs, out):
     """The table, the verdicts and the figures from the runs (also `--from-json`)."""
-    sizes = {label: {key: next(r[key] for r in runs if r["model"] == label)
-                     for key in ("units", "parameters")} for label in MODELS}
-    budget = sizes["LSTM"]["parameters"]  # the LSTM at --units sets the budget
-    results, rows = {}, []
-    for label in MODELS:
-        mine = [r for r in runs if r["model"] == label]
-        results[label] = {
-            **sizes[label],
-            "test_bpc": common.summary([r["test_bpc"] for r in mine]),
-            "steps": common.summary([r["steps"] for r in mine]),
-            "converged": f"{sum(r['converged'] for r in mine)}/{len(mine)}",
-        }
-        rows.append([label, sizes[label]["units"], f"{sizes[label]['parameters']:,}",
-                     common.pm(results[label]["test_bpc"]), results[label]["converged"],
-                     f"{results[label]['steps']['mean']:.0f}"])
-    table = {"columns": ["model", "units", "parameters", "test BPC", "converged", "mean steps"],
-             "rows": rows}
-    curves = {label: common.mean_curve([r["curve"] for r in runs if r["model"] == label])
-              for label in MODELS}
-    figure = common.plot_curves(os.path.join(out, f"{NAME}.png"), curves,
-                                f"validation BPC at ~{budget:,} parameters "
-                                f"(mean ± std over {args.seeds} seeds)")
-    return common.Summary(results, table, [figure], judge(runs))
+    budget = next(r["parameters"] for r in runs if r["model"] == "LSTM")  # at --units
+    return protocol.summarize_models(
+        runs, MODELS, ("units", "parameters"), os.path.join(out, f"{NAME}.png"),
+        f"validation BPC at ~{budget:,} parameters (mean ± std over {args.seeds} seeds)",
+        judge(runs))
 
 
 def judge(runs):
@@ -126,6 +97,11 @@ def judge(runs):
         "mlstm_vs_lstm": (verdicts.CRITERIA["mlstm_vs_lstm"],
                           verdicts.lower_than(runs, "mLSTM", "LSTM")),
     }
+
+
+def main(argv=None):
+    return protocol.experiment(NAME, __doc__, argv, SMALL, PAPER_SCALE, _arguments, train,
+                               summarize)
 
 
 if __name__ == "__main__":

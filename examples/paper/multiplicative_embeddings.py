@@ -73,16 +73,11 @@ def _arguments(parser):
                              "and train only the others")
 
 
-def main(argv=None):
-    args, out, started, corpus = protocol.begin(
-        NAME, __doc__.split("\n")[0], argv, SMALL, PAPER_SCALE, _arguments)
-    if args.from_json:
-        return common.redraw(args, (NAME,), summarize)
+def train(args, out, corpus, validation, test):
+    """The runs, and the record's protocol part."""
     vocabulary = corpus.characters.size
     sizes = {label: common.trainable_parameters(build(label, args, vocabulary))
              for label in MODELS}
-    validation = corpus.held_out("validation", args.validation_windows)
-    x_test, y_test = corpus.held_out("test", args.test_windows)
     runs = common.load_partial(out, NAME, args) if args.resume else []
     done, resumed = {(r["model"], r["seed"]) for r in runs}, len(runs)
     for seed in range(args.seeds):
@@ -92,46 +87,23 @@ def main(argv=None):
             common.set_seed(seed)
             model = build(label, args, vocabulary)
             compile_language_model(model, args.learning_rate, args.clipnorm)
-            result = protocol.train_to_convergence(model, args, corpus.stream(seed), validation)
-            runs.append({"model": label, "seed": seed, "parameters": sizes[label], **result,
-                         "test_bpc": common.bits_per_character(model, x_test, y_test,
-                                                               batch_size=256),
-                         "test_characters": int(x_test.size)})
+            result = protocol.trained_and_tested(model, args, corpus.stream(seed), validation,
+                                                 test)
+            runs.append({"model": label, "seed": seed, "parameters": sizes[label], **result})
             common.save_partial(out, NAME, runs, args)
-            run = runs[-1]
-            print(f"seed {seed} {label}: test BPC {run['test_bpc']:.3f} after {run['steps']} "
-                  f"steps ({run['stopped']}, {run['train_seconds']:.0f} s)", flush=True)
+            protocol.say(runs[-1], label)
     runs.sort(key=lambda r: (r["seed"], list(MODELS).index(r["model"])))
     note = protocol.settings_note(args, keras_initialisers=True)
     note["rule"] = ("Keras' initialisers (Glorot uniform kernels, orthogonal recurrent kernels, "
                     "unit forget bias; the tied embedding's own)")
-    return common.write_record(out, NAME, args, runs, summarize(args, runs, out), started,
-                               protocol=dict(note, vocabulary_size=vocabulary),
-                               resumed_runs=resumed)
+    return runs, {"protocol": dict(note, vocabulary_size=vocabulary), "resumed_runs": resumed}
 
 
 def summarize(args, runs, out):
     """The table, the verdicts and the figures from the runs (also `--from-json`)."""
-    sizes = {label: next(r["parameters"] for r in runs if r["model"] == label)
-             for label in MODELS}
-    results, rows = {}, []
-    for label in MODELS:
-        mine = [r for r in runs if r["model"] == label]
-        results[label] = {
-            "parameters": sizes[label],
-            "test_bpc": common.summary([r["test_bpc"] for r in mine]),
-            "steps": common.summary([r["steps"] for r in mine]),
-            "converged": f"{sum(r['converged'] for r in mine)}/{len(mine)}",
-        }
-        rows.append([label, f"{sizes[label]:,}", common.pm(results[label]["test_bpc"]),
-                     results[label]["converged"], f"{results[label]['steps']['mean']:.0f}"])
-    table = {"columns": ["model", "parameters", "test BPC", "converged", "mean steps"],
-             "rows": rows}
-    curves = {label: common.mean_curve([r["curve"] for r in runs if r["model"] == label])
-              for label in MODELS}
-    figure = common.plot_curves(os.path.join(out, f"{NAME}.png"), curves,
-                                f"validation BPC (mean ± std over {args.seeds} seeds)")
-    return common.Summary(results, table, [figure], judge(runs))
+    return protocol.summarize_models(
+        runs, MODELS, ("parameters",), os.path.join(out, f"{NAME}.png"),
+        f"validation BPC (mean ± std over {args.seeds} seeds)", judge(runs))
 
 
 def judge(runs):
@@ -146,6 +118,11 @@ def judge(runs):
                                   verdicts.lower_than(runs, "MI-LSTM + MultDec",
                                                       "LSTM + MultDec")),
     }
+
+
+def main(argv=None):
+    return protocol.experiment(NAME, __doc__, argv, SMALL, PAPER_SCALE, _arguments, train,
+                               summarize)
 
 
 if __name__ == "__main__":

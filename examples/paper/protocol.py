@@ -235,6 +235,45 @@ def train_to_convergence(model, args, stream, validation, learning_rate=None,
             "validation_bpc": curve["validation_bpc"][-1]}
 
 
+def trained_and_tested(model, args, stream, validation, test, on_evaluation=None):
+    """`train_to_convergence`, then the test BPC on `test` (x, y): the
+    run's record, with `test_bpc` and `test_characters`."""
+    result = train_to_convergence(model, args, stream, validation, on_evaluation=on_evaluation)
+    x_test, y_test = test
+    return {**result,
+            "test_bpc": common.bits_per_character(model, x_test, y_test, batch_size=256),
+            "test_characters": int(x_test.size)}
+
+
+def model_summary(runs):
+    """Of one model's runs: the test BPC and the steps (`common.summary`)
+    and how many converged ("2/3")."""
+    return {"test_bpc": common.summary([r["test_bpc"] for r in runs]),
+            "steps": common.summary([r["steps"] for r in runs]),
+            "converged": f"{sum(r['converged'] for r in runs)}/{len(runs)}"}
+
+
+def summarize_models(runs, models, size_keys, path, title, claims):
+    """The `common.Summary` of models compared at their sizes: per model
+    its sizes (`size_keys` of its runs: "units", "parameters") and
+    `model_summary`; the table (model, sizes, test BPC, converged, mean
+    steps); the mean validation curves drawn in `path`; `claims`."""
+    results, rows = {}, []
+    for label in models:
+        mine = [r for r in runs if r["model"] == label]
+        sizes = {key: mine[0][key] for key in size_keys}
+        results[label] = {**sizes, **model_summary(mine)}
+        rows.append([label] + [f"{sizes[k]:,}" if k == "parameters" else sizes[k]
+                               for k in size_keys]
+                    + [common.pm(results[label]["test_bpc"]), results[label]["converged"],
+                       f"{results[label]['steps']['mean']:.0f}"])
+    table = {"columns": ["model", *size_keys, "test BPC", "converged", "mean steps"],
+             "rows": rows}
+    curves = {label: common.mean_curve([r["curve"] for r in runs if r["model"] == label])
+              for label in models}
+    return common.Summary(results, table, [common.plot_curves(path, curves, title)], claims)
+
+
 def has_converged(best_curve, window, min_gain):
     """`best_curve`: (step, best validation BPC so far) after each
     evaluation. Converged when the best gained less than `min_gain` over the
@@ -315,16 +354,25 @@ def parse_coefficients(text):
     return values
 
 
-def begin(name, description, argv, small, paper_scale, extra):
-    """What every protocol experiment does first: its options (checked), its
-    output folder, the start time and the corpus. Returns `(args, out,
-    started, corpus)`; with `--from-json` nothing is read (`corpus` is
-    `None`): the record's runs are redrawn (`common.redraw`)."""
-    args = common.parse_arguments(description, argv, small, paper_scale, extra=extra)
+def experiment(name, doc, argv, small, paper_scale, extra, train, summarize):
+    """A protocol experiment from its parts: its options (`extra(parser)`,
+    checked); then either, with `--from-json`, the redraw of a record
+    (`common.redraw`), or `train(args, out, corpus, validation, test)` ->
+    `(runs, record)` on the corpus and its held-out windows, and the record
+    written with `summarize(args, runs, out)` (`record`: more of
+    `common.write_record`'s arguments). Returns the record."""
+    args = common.parse_arguments(doc.split("\n")[0], argv, small, paper_scale, extra=extra)
     check_arguments(args)
+    if args.from_json:
+        return common.redraw(args, (name,), summarize)
     out = common.output_dir(args, name)
-    corpus = None if args.from_json else Corpus(args)
-    return args, out, time.perf_counter(), corpus
+    started = time.perf_counter()
+    corpus = Corpus(args)
+    validation = corpus.held_out("validation", args.validation_windows)
+    test = corpus.held_out("test", args.test_windows)
+    runs, record = train(args, out, corpus, validation, test)
+    return common.write_record(out, name, args, runs, summarize(args, runs, out), started,
+                               **record)
 
 
 def add_coefficient_arguments(parser, model):
@@ -336,15 +384,28 @@ def add_coefficient_arguments(parser, model):
     parser.add_argument("--search-steps", type=int, help="training steps per searched setting")
 
 
-def chosen_coefficients(args, coefficients, corpus, build, grid=COEFFICIENT_GRID):
-    """`(coefficients, search)`: the parsed `--coefficients` and `None`, or,
-    where they are `None` ('search'), the best of `grid`
-    (`search_coefficients`) and the record of the search."""
+def chosen_coefficients(args, corpus, build, grid=COEFFICIENT_GRID):
+    """`(coefficients, search)`: the `--coefficients` given and `None`, or,
+    for 'search', the best of `grid` (`search_coefficients`) and the record
+    of the search."""
+    coefficients = parse_coefficients(args.coefficients)
     if coefficients is not None:
         return coefficients, None
     coefficients, scores = search_coefficients(args, corpus, build, args.search_steps, grid=grid)
     return coefficients, {"steps": args.search_steps, "validation_bpc": scores,
                           "chosen": coefficients}
+
+
+def coefficient_note(args, coefficients, search, corpus):
+    """The record's `protocol` part for an experiment with MI coefficients."""
+    return dict(settings_note(args), coefficients=list(coefficients), coefficient_search=search,
+                vocabulary_size=corpus.characters.size)
+
+
+def say(run, label, extra=""):
+    """One line on a finished run."""
+    print(f"seed {run['seed']} {label}: test BPC {run['test_bpc']:.3f} after {run['steps']} "
+          f"steps ({run['stopped']}, {run['train_seconds']:.0f} s){extra}", flush=True)
 
 
 def log_monitor(monitor, step):

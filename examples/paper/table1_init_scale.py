@@ -76,17 +76,16 @@ def main(argv=None, paper_learning_rate=False):
     if args.paper_learning_rate:
         args.learning_rate = PAPER_LEARNING_RATE
     scales = chosen_scales(args)
-    coefficients = protocol.parse_coefficients(args.coefficients)
     out = common.output_dir(args, name)
     started = time.perf_counter()
     corpus = protocol.Corpus(args)
     grid = (tuple(protocol.parse_coefficients(c) for c in args.search_grid.split(";"))
             if args.search_grid else protocol.COEFFICIENT_GRID)
     coefficients, search = protocol.chosen_coefficients(
-        args, coefficients, corpus,
+        args, corpus,
         lambda c: build("MI-RNN", args, corpus, SCALES[0], 0, c, args.learning_rate), grid=grid)
     validation = corpus.held_out("validation", args.validation_windows)
-    x_test, y_test = corpus.held_out("test", args.test_windows)
+    test = corpus.held_out("test", args.test_windows)
     probe = (validation[0][:64],)
     runs = []
     for seed in range(args.seeds):
@@ -94,26 +93,21 @@ def main(argv=None, paper_learning_rate=False):
             for kind in KINDS:
                 common.set_seed(seed)
                 model = build(kind, args, corpus, scale, seed, coefficients, args.learning_rate)
-                result = protocol.train_to_convergence(model, args, corpus.stream(seed), validation)
+                result = protocol.trained_and_tested(model, args, corpus.stream(seed),
+                                                     validation, test)
                 scale_monitor = ScaleMonitor(common.fresh_log_dir(
                     os.path.join(out, "logs", f"{kind}_r{scale}_seed{seed}")), probe)
                 scale_monitor.set_model(model)
                 wx, uh = protocol.log_monitor(scale_monitor, result["steps"])
                 runs.append({
                     "model": kind, "scale": scale, "seed": seed, **result,
-                    "test_bpc": common.bits_per_character(model, x_test, y_test, batch_size=256),
-                    "test_characters": int(x_test.size),
                     "scale_Wx": float(wx.mean()), "scale_Uh": float(uh[1:].mean()),
                 })
                 common.save_partial(out, name, runs)
-                run = runs[-1]
-                print(f"seed {seed} r={scale} {kind}: test BPC {run['test_bpc']:.3f} after "
-                      f"{run['steps']} steps ({run['stopped']}, {run['train_seconds']:.0f} s); "
-                      f"||Wx||/||Uh|| {run['scale_Wx'] / run['scale_Uh']:.3f}", flush=True)
-    return common.write_record(
-        out, name, args, runs, summarize(args, runs, out), started,
-        protocol=dict(protocol.settings_note(args), coefficients=list(coefficients),
-                      coefficient_search=search, vocabulary_size=corpus.characters.size))
+                ratio = runs[-1]["scale_Wx"] / runs[-1]["scale_Uh"]
+                protocol.say(runs[-1], f"r={scale} {kind}", f"; ||Wx||/||Uh|| {ratio:.3f}")
+    return common.write_record(out, name, args, runs, summarize(args, runs, out), started,
+                               protocol=protocol.coefficient_note(args, coefficients, search, corpus))
 
 
 def chosen_scales(args):
@@ -137,9 +131,7 @@ def summarize(args, runs, out):
         spread = common.summary([np.std([r["test_bpc"] for r in mine if r["seed"] == seed])
                                  for seed in range(args.seeds)])
         results[kind] = {
-            "test_bpc": per_scale, "std_across_scales": spread,
-            "steps": common.summary([r["steps"] for r in mine]),
-            "converged": f"{sum(r['converged'] for r in mine)}/{len(mine)}",
+            **protocol.model_summary(mine), "test_bpc": per_scale, "std_across_scales": spread,
             "ratio_Wx_over_Uh": {str(s): common.summary(
                 [r["scale_Wx"] / r["scale_Uh"] for r in mine if r["scale"] == s]) for s in scales},
         }

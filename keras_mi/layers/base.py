@@ -10,7 +10,7 @@ import dataclasses
 import inspect
 
 import keras
-from keras import constraints, initializers, ops, regularizers, tree
+from keras import ops, tree
 from keras.layers import InputSpec
 
 # Keras' RNN layer pre-computes the dropout masks of cells that mix in this
@@ -353,16 +353,8 @@ class MICellBase(keras.layers.Layer, DropoutRNNCell):
             "seed": self.seed,
             "integration": self.integration,
         }
-        for weight in ("kernel", "recurrent", "bias") + COEFFICIENTS:
-            config[f"{weight}_initializer"] = initializers.serialize(
-                getattr(self, f"{weight}_initializer")
-            )
-            config[f"{weight}_regularizer"] = regularizers.serialize(
-                getattr(self, f"{weight}_regularizer")
-            )
-            config[f"{weight}_constraint"] = constraints.serialize(
-                getattr(self, f"{weight}_constraint")
-            )
+        config.update(validation.weight_options_config(
+            self, ("kernel", "recurrent", "bias") + COEFFICIENTS))
         return {**super().get_config(), **config}
 
     @classmethod

@@ -20,7 +20,7 @@ forms are offered:
 """
 
 import keras
-from keras import constraints, initializers, ops, regularizers
+from keras import ops
 
 from keras_mi import validation
 from keras_mi.ops import multiplicative_integration
@@ -310,20 +310,10 @@ class MultiplicativeInteraction(keras.layers.Layer):
             "context_units": self.context_units,
             "use_bias": self.use_bias,
         }
-        for name in ("kernel", "context", "bias", "alpha", "beta1", "beta2"):
-            config[f"{name}_initializer"] = initializers.serialize(
-                getattr(self, f"{name}_initializer")
-            )
-        config["interaction_initializer"] = (
-            None
-            if self.interaction_initializer is None
-            else initializers.serialize(self.interaction_initializer)
-        )
-        for name in ("kernel", "context", "interaction", "bias"):
-            config[f"{name}_regularizer"] = regularizers.serialize(
-                getattr(self, f"{name}_regularizer")
-            )
-            config[f"{name}_constraint"] = constraints.serialize(
-                getattr(self, f"{name}_constraint")
-            )
+        config.update(validation.weight_options_config(
+            self, ("kernel", "context", "bias", "alpha", "beta1", "beta2", "interaction"),
+            kinds=("initializer",)))
+        config.update(validation.weight_options_config(
+            self, ("kernel", "context", "interaction", "bias"),
+            kinds=("regularizer", "constraint")))
         return {**super().get_config(), **config}

@@ -66,19 +66,9 @@ class MIGRUCell(base.MICellBase):
         activation="tanh",
         recurrent_activation="sigmoid",
         reset_after=False,
-        alpha_initializer="ones",
-        beta1_initializer="ones",
-        beta2_initializer="ones",
         **kwargs,
     ):
-        super().__init__(
-            units,
-            activation=activation,
-            alpha_initializer=alpha_initializer,
-            beta1_initializer=beta1_initializer,
-            beta2_initializer=beta2_initializer,
-            **kwargs,
-        )
+        super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = validation.get_activation(
             "recurrent_activation", recurrent_activation
         )

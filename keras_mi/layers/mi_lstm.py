@@ -109,9 +109,6 @@ class MILSTMCell(base.MICellBase):
         activation="tanh",
         recurrent_activation="sigmoid",
         unit_forget_bias=True,
-        alpha_initializer="ones",
-        beta1_initializer="ones",
-        beta2_initializer="ones",
         normalization=None,
         normalization_steps=100,
         normalization_statistics="per_step",
@@ -121,14 +118,7 @@ class MILSTMCell(base.MICellBase):
         gamma_initializer=None,
         **kwargs,
     ):
-        super().__init__(
-            units,
-            activation=activation,
-            alpha_initializer=alpha_initializer,
-            beta1_initializer=beta1_initializer,
-            beta2_initializer=beta2_initializer,
-            **kwargs,
-        )
+        super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = validation.get_activation(
             "recurrent_activation", recurrent_activation
         )

@@ -16,7 +16,7 @@ the same function as every other MI term.
 """
 
 import keras
-from keras import constraints, initializers, ops, regularizers
+from keras import ops
 
 from keras_mi import validation
 from keras_mi.layers import base
@@ -124,18 +124,8 @@ class MLSTMCell(MILSTMCell):
         ]
 
     def get_config(self):
-        config = {}
-        for prefix in ("multiplicative", "multiplicative_recurrent"):
-            config[f"{prefix}_initializer"] = initializers.serialize(
-                getattr(self, f"{prefix}_initializer")
-            )
-            config[f"{prefix}_regularizer"] = regularizers.serialize(
-                getattr(self, f"{prefix}_regularizer")
-            )
-            config[f"{prefix}_constraint"] = constraints.serialize(
-                getattr(self, f"{prefix}_constraint")
-            )
-        return {**super().get_config(), **config}
+        return {**super().get_config(), **validation.weight_options_config(
+            self, ("multiplicative", "multiplicative_recurrent"))}
 
 
 @keras.saving.register_keras_serializable(package="keras_mi")
