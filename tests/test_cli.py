@@ -154,12 +154,18 @@ def _common(tiny_corpus):
     return ["--dataset", tiny_corpus, "--sequence-length", "8", "--batch-size", "2"]
 
 
+def _tiny(epochs=1, steps=2):
+    """A tiny model trained `epochs` of `steps` steps, one step to validate
+    and to test, quiet."""
+    return ["--units", "8", "--embedding-dim", "4", "--epochs", str(epochs),
+            "--steps-per-epoch", str(steps), "--validation-steps", "1", "--test-steps", "1",
+            "--verbose", "0"]
+
+
 def test_character_vocabulary_is_saved_and_used(tiny_corpus, tmp_path, capsys):
     run_dir = str(tmp_path / "run")
     assert cli.main(
-        ["train", "--cell", "mlstm", "--units", "8", "--embedding-dim", "4",
-         "--epochs", "1", "--steps-per-epoch", "2", "--validation-steps", "1",
-         "--test-steps", "1", "--run-dir", run_dir, "--verbose", "0",
+        ["train", "--cell", "mlstm", *_tiny(), "--run-dir", run_dir,
          "--vocabulary", "characters", *_common(tiny_corpus)]
     ) == 0
     from keras_mi.data import CharacterVocabulary
@@ -181,9 +187,7 @@ def test_character_vocabulary_is_saved_and_used(tiny_corpus, tmp_path, capsys):
 def test_compare_prints_table_and_writes_plot(tiny_corpus, tmp_path, capsys):
     run_dir = str(tmp_path / "compare")
     assert cli.main(
-        ["compare", "--cells", "milstm,lstm", "--units", "8", "--embedding-dim", "4",
-         "--epochs", "2", "--steps-per-epoch", "2", "--validation-steps", "1",
-         "--test-steps", "1", "--run-dir", run_dir, "--verbose", "0",
+        ["compare", "--cells", "milstm,lstm", *_tiny(epochs=2), "--run-dir", run_dir,
          "--no-monitors", *_common(tiny_corpus)]
     ) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -213,10 +217,8 @@ def test_killed_run_resumes_without_losing_an_epoch(tiny_corpus, tmp_path):
 
     run_dir = str(tmp_path / "run")
     command = [
-        sys.executable, "-m", "keras_mi", "train", "--cell", "mirnn", "--units", "8",
-        "--embedding-dim", "4", "--epochs", "5", "--steps-per-epoch", "40",
-        "--validation-steps", "1", "--test-steps", "1", "--run-dir", run_dir,
-        "--verbose", "0", "--no-monitors", *_common(tiny_corpus),
+        sys.executable, "-m", "keras_mi", "train", "--cell", "mirnn", *_tiny(5, 40),
+        "--run-dir", run_dir, "--no-monitors", *_common(tiny_corpus),
     ]
     checkpoints = os.path.join(run_dir, "checkpoints")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -278,10 +280,8 @@ def test_installed_command_prints_no_tensorflow_start_up_lines(how, tiny_corpus,
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     if how == "script":
         command = [os.path.join(os.path.dirname(sys.executable), "keras-mi"), "train",
-                   "--run-dir", str(tmp_path / "run"), *_common(tiny_corpus),
-                   "--units", "8", "--embedding-dim", "4", "--epochs", "1",
-                   "--steps-per-epoch", "2", "--validation-steps", "1", "--test-steps", "1",
-                   "--no-monitors", "--verbose", "0"]
+                   "--run-dir", str(tmp_path / "run"), *_common(tiny_corpus), *_tiny(),
+                   "--no-monitors"]
         printed = "model saved to"
     else:
         # The package's own start (its quiet import of TensorFlow); what
@@ -360,10 +360,8 @@ def test_a_folder_that_cannot_be_created_is_named(option, tiny_corpus, tmp_path,
 
 def test_a_finished_run_is_never_written_over_unasked(tiny_corpus, tmp_path, capsys):
     run_dir = str(tmp_path / "run")
-    command = ["train", "--cell", "mirnn", "--units", "4", "--embedding-dim", "4",
-               "--epochs", "2", "--steps-per-epoch", "2", "--validation-steps", "1",
-               "--test-steps", "1", "--run-dir", run_dir, "--verbose", "0", "--no-monitors",
-               *_common(tiny_corpus)]
+    command = ["train", "--cell", "mirnn", *_tiny(epochs=2), "--run-dir", run_dir,
+               "--no-monitors", *_common(tiny_corpus)]
     assert cli.main(command) == 0
     model = os.path.join(run_dir, "model.keras")
     stamp = os.path.getmtime(model)

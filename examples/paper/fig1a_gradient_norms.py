@@ -164,10 +164,8 @@ def draw(path, results, args):
 
 
 def main(argv=None):
-    def options(parser):
-        protocol.add_coefficient_arguments(parser, "lin-MI-RNN")
-
-    return protocol.experiment(NAME, __doc__, argv, SMALL, PAPER_SCALE, options, train, summarize)
+    return protocol.experiment(NAME, __doc__, argv, SMALL, PAPER_SCALE,
+                               protocol.coefficient_options("lin-MI-RNN"), train, summarize)
 
 
 if __name__ == "__main__":

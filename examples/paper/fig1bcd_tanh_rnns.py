@@ -171,10 +171,8 @@ def draw_histograms(path, results, runs):
 
 
 def main(argv=None):
-    def options(parser):
-        protocol.add_coefficient_arguments(parser, "MI-RNN-general")
-
-    return protocol.experiment(NAME, __doc__, argv, SMALL, PAPER_SCALE, options, train, summarize)
+    return protocol.experiment(NAME, __doc__, argv, SMALL, PAPER_SCALE,
+                               protocol.coefficient_options("MI-RNN-general"), train, summarize)
 
 
 if __name__ == "__main__":

@@ -375,6 +375,11 @@ def experiment(name, doc, argv, small, paper_scale, extra, train, summarize):
                                **record)
 
 
+def coefficient_options(model):
+    """`add_coefficient_arguments` for `model`, as an experiment's options."""
+    return lambda parser: add_coefficient_arguments(parser, model)
+
+
 def add_coefficient_arguments(parser, model):
     """The protocol's options, and `--coefficients` / `--search-steps` for
     the initial (alpha, beta1, beta2) of `model`."""

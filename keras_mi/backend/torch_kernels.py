@@ -277,6 +277,14 @@ def _kernel_arguments(spec, xs, states, w):
     return x, states[0], c0, coefficients
 
 
+def _leading_arguments(spec, x, h0, c0, matrices, packed):
+    """The arguments the native forward and backward loops both begin with:
+    the cell kind, the activation, the reset placement, the inputs, the
+    initial states and the recurrent matrices (plain and packed)."""
+    return (KERNEL_KINDS[spec.kind], KERNEL_ACTIVATIONS[spec.activation], spec.reset_after,
+            x, h0, c0, matrices, packed)
+
+
 def forward(module, spec, xs, states, w, keep, save):
     """`forward_pass` by the C++ loop: same results."""
     prepared = spec.math.prepare(spec, w)
@@ -296,14 +304,7 @@ def forward(module, spec, xs, states, w, keep, save):
             else None,
         ]
     outputs = module.forward(
-        KERNEL_KINDS[spec.kind],
-        KERNEL_ACTIVATIONS[spec.activation],
-        spec.reset_after,
-        x,
-        h0,
-        c0,
-        matrices,
-        packed,
+        *_leading_arguments(spec, x, h0, c0, matrices, packed),
         *coefficients,
         w.get("b_rec"),
         w.get("rmask"),
@@ -374,14 +375,7 @@ def backward_loop(module, scratch):
             + extra
         )
         outputs = module.backward(
-            KERNEL_KINDS[spec.kind],
-            KERNEL_ACTIVATIONS[spec.activation],
-            spec.reset_after,
-            x,
-            h0,
-            c0,
-            matrices,
-            packed,
+            *_leading_arguments(spec, x, h0, c0, matrices, packed),
             transposed,
             packed_t,
             *coefficients,

@@ -39,6 +39,14 @@ class Family:
     gate_count: int = 1
 
 
+def run_reference(function, x, params, states, mask, backwards, state_names=("h0",),
+                  **options):
+    """`function(x, params, ...)` of tests/reference.py with the initial
+    `states` by their names (none: zeros), the mask and the direction."""
+    initial = {} if states is None else dict(zip(state_names, states))
+    return function(x, params, mask=mask, go_backwards=backwards, **initial, **options)
+
+
 def variant_id(variant):
     return ",".join(f"{k}={v}" for k, v in variant.items()) or "default"
 
@@ -188,14 +196,21 @@ def test_weight_names_shapes_and_paper_defaults(family):
             ]
 
 
+def _twins(family, x, rng, **options):
+    """Two layers of the family with the same random weights: the second
+    made with `options`."""
+    first = family.layer(UNITS, return_sequences=True)
+    second = family.layer(UNITS, return_sequences=True, **options)
+    first.build(x.shape)
+    second.build(x.shape)
+    helpers.randomize(first, rng)
+    second.set_weights(first.get_weights())
+    return first, second
+
+
 def test_unroll_equals_symbolic_loop(family, rng):
     x = _inputs(rng)
-    looped = family.layer(UNITS, return_sequences=True)
-    unrolled = family.layer(UNITS, return_sequences=True, unroll=True)
-    looped.build(x.shape)
-    unrolled.build(x.shape)
-    helpers.randomize(looped, rng)
-    unrolled.set_weights(looped.get_weights())
+    looped, unrolled = _twins(family, x, rng, unroll=True)
     np.testing.assert_allclose(
         _outputs(unrolled(x))[0], _outputs(looped(x))[0], atol=ATOL, rtol=RTOL
     )
@@ -203,12 +218,7 @@ def test_unroll_equals_symbolic_loop(family, rng):
 
 def test_stateful_continues_across_batches(family, rng):
     x = _inputs(rng)
-    whole = family.layer(UNITS, return_sequences=True)
-    stateful = family.layer(UNITS, return_sequences=True, stateful=True)
-    whole.build(x.shape)
-    stateful.build(x.shape)
-    helpers.randomize(whole, rng)
-    stateful.set_weights(whole.get_weights())
+    whole, stateful = _twins(family, x, rng, stateful=True)
     first = _outputs(stateful(x[:, :3]))[0]
     second = _outputs(stateful(x[:, 3:]))[0]
     np.testing.assert_allclose(
@@ -266,12 +276,7 @@ def test_stacked_cells_match_composed_references(family, rng):
 
 def test_dropout_only_in_training(family, rng):
     x = _inputs(rng)
-    layer = family.layer(UNITS, dropout=0.5, recurrent_dropout=0.5, seed=3)
-    plain = family.layer(UNITS)
-    layer.build(x.shape)
-    plain.build(x.shape)
-    helpers.randomize(layer, rng)
-    plain.set_weights(layer.get_weights())
+    plain, layer = _twins(family, x, rng, dropout=0.5, recurrent_dropout=0.5, seed=3)
     inference = _outputs(layer(x, training=False))[0]
     np.testing.assert_allclose(inference, _outputs(plain(x))[0], atol=ATOL)
     trained = _outputs(layer(x, training=True))[0]

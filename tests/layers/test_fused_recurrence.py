@@ -27,29 +27,24 @@ ATOL = RTOL = 1e-5
 GRAD_TOLERANCE = dict(atol=1e-4, rtol=1e-4)
 BATCH, TIMESTEPS, FEATURES, UNITS = 3, 6, 4, 5
 
+# Each layer as (class, options), made with UNITS units.
+_LAYERS = {
+    "MIRNN": (MIRNN, {}),
+    "MIRNN-linear-simple": (MIRNN, dict(activation=None, integration="simple")),
+    "MIRNN-relu-additive": (MIRNN, dict(activation="relu", integration="additive")),
+    "MILSTM": (MILSTM, {}),
+    "MILSTM-simple": (MILSTM, dict(integration="simple")),
+    "MILSTM-additive-no-bias": (MILSTM, dict(integration="additive", use_bias=False)),
+    "MIGRU": (MIGRU, {}),
+    "MIGRU-reset_after": (MIGRU, dict(reset_after=True)),
+    "MIGRU-reset_after-additive": (MIGRU, dict(reset_after=True, integration="additive")),
+    "MIGRU-simple-sigmoid": (MIGRU, dict(integration="simple", activation="sigmoid")),
+    "MLSTM": (MLSTM, {}),
+    "MLSTM-general": (MLSTM, dict(integration="general")),
+}
 LAYERS = {
-    "MIRNN": lambda **kw: MIRNN(UNITS, **kw),
-    "MIRNN-linear-simple": lambda **kw: MIRNN(
-        UNITS, activation=None, integration="simple", **kw
-    ),
-    "MIRNN-relu-additive": lambda **kw: MIRNN(
-        UNITS, activation="relu", integration="additive", **kw
-    ),
-    "MILSTM": lambda **kw: MILSTM(UNITS, **kw),
-    "MILSTM-simple": lambda **kw: MILSTM(UNITS, integration="simple", **kw),
-    "MILSTM-additive-no-bias": lambda **kw: MILSTM(
-        UNITS, integration="additive", use_bias=False, **kw
-    ),
-    "MIGRU": lambda **kw: MIGRU(UNITS, **kw),
-    "MIGRU-reset_after": lambda **kw: MIGRU(UNITS, reset_after=True, **kw),
-    "MIGRU-reset_after-additive": lambda **kw: MIGRU(
-        UNITS, reset_after=True, integration="additive", **kw
-    ),
-    "MIGRU-simple-sigmoid": lambda **kw: MIGRU(
-        UNITS, integration="simple", activation="sigmoid", **kw
-    ),
-    "MLSTM": lambda **kw: MLSTM(UNITS, **kw),
-    "MLSTM-general": lambda **kw: MLSTM(UNITS, integration="general", **kw),
+    name: (lambda cls=cls, options=options, **kw: cls(UNITS, **options, **kw))
+    for name, (cls, options) in _LAYERS.items()
 }
 
 MASKS = ("none", "right-padded", "left-padded", "holes")

@@ -28,37 +28,23 @@ DTYPE = "float64" if FLOAT64 else "float32"
 EPS, RTOL, ATOL = (1e-6, 1e-6, 1e-8) if FLOAT64 else (1e-3, 1e-2, 3e-3)
 PROBES = 4  # coordinates checked per tensor
 
+# Each layer as (class, options); every one returns sequences, in DTYPE.
+# The last two are masked (a hole and a padded tail), read backwards, with
+# recurrent dropout: every branch of the hand-written backward pass.
+_BACKWARDS_DROPOUT = dict(go_backwards=True, recurrent_dropout=0.5, seed=3)
+_LAYERS = {
+    "mirnn": (MIRNN, {}),
+    "milstm": (MILSTM, {}),
+    "migru": (MIGRU, {}),
+    "migru_reset_after": (MIGRU, dict(reset_after=True)),
+    "milstm_simple": (MILSTM, dict(integration="simple")),
+    "mlstm_general": (MLSTM, dict(integration="general")),
+    "milstm_masked_backwards_dropout": (MILSTM, _BACKWARDS_DROPOUT),
+    "migru_masked_backwards_dropout": (MIGRU, _BACKWARDS_DROPOUT),
+}
 LAYERS = {
-    "mirnn": lambda: MIRNN(3, return_sequences=True, dtype=DTYPE),
-    "milstm": lambda: MILSTM(3, return_sequences=True, dtype=DTYPE),
-    "migru": lambda: MIGRU(3, return_sequences=True, dtype=DTYPE),
-    "migru_reset_after": lambda: MIGRU(
-        3, reset_after=True, return_sequences=True, dtype=DTYPE
-    ),
-    "milstm_simple": lambda: MILSTM(
-        3, integration="simple", return_sequences=True, dtype=DTYPE
-    ),
-    "mlstm_general": lambda: MLSTM(
-        3, integration="general", return_sequences=True, dtype=DTYPE
-    ),
-    # Masked (a hole and a padded tail), read backwards, with recurrent
-    # dropout: every branch of the hand-written backward pass.
-    "milstm_masked_backwards_dropout": lambda: MILSTM(
-        3,
-        return_sequences=True,
-        go_backwards=True,
-        recurrent_dropout=0.5,
-        seed=3,
-        dtype=DTYPE,
-    ),
-    "migru_masked_backwards_dropout": lambda: MIGRU(
-        3,
-        return_sequences=True,
-        go_backwards=True,
-        recurrent_dropout=0.5,
-        seed=3,
-        dtype=DTYPE,
-    ),
+    name: (lambda cls=cls, options=options: cls(3, return_sequences=True, dtype=DTYPE, **options))
+    for name, (cls, options) in _LAYERS.items()
 }
 MASK = np.array([[True, True, False, True], [True, True, True, False]])
 

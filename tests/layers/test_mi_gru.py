@@ -8,19 +8,14 @@ from keras_mi import MIGRU, MIGRUCell
 from tests import reference
 from tests.layers import helpers
 from tests.layers.cell_contract import *  # noqa: F401,F403
-from tests.layers.cell_contract import Family
+from tests.layers.cell_contract import Family, run_reference
 
 
 def gru_reference(x, values, mode, units, variant, mask, backwards=False, states=None):
     reset_after = variant.get("reset_after", False)
-    return reference.mi_gru(
-        x,
-        helpers.gru_params(values, mode, units, reset_after),
-        reset_after=reset_after,
-        h0=None if states is None else states[0],
-        mask=mask,
-        go_backwards=backwards,
-    )
+    return run_reference(reference.mi_gru, x,
+                         helpers.gru_params(values, mode, units, reset_after), states, mask,
+                         backwards, reset_after=reset_after)
 
 
 @pytest.fixture

@@ -8,19 +8,12 @@ from keras_mi import MILSTM, MILSTMCell
 from tests import reference
 from tests.layers import helpers
 from tests.layers.cell_contract import *  # noqa: F401,F403
-from tests.layers.cell_contract import Family
+from tests.layers.cell_contract import Family, run_reference
 
 
 def lstm_reference(x, values, mode, units, variant, mask, backwards=False, states=None):
-    h0, c0 = states if states is not None else (None, None)
-    return reference.mi_lstm(
-        x,
-        helpers.lstm_params(values, mode, units),
-        h0=h0,
-        c0=c0,
-        mask=mask,
-        go_backwards=backwards,
-    )
+    return run_reference(reference.mi_lstm, x, helpers.lstm_params(values, mode, units), states,
+                         mask, backwards, state_names=("h0", "c0"))
 
 
 @pytest.fixture

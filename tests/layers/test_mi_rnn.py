@@ -9,19 +9,13 @@ from keras_mi import MIRNN, MIRNNCell
 from tests import reference
 from tests.layers import helpers
 from tests.layers.cell_contract import *  # noqa: F401,F403
-from tests.layers.cell_contract import ATOL, RTOL, Family
+from tests.layers.cell_contract import ATOL, RTOL, Family, run_reference
 
 
 def rnn_reference(x, values, mode, units, variant, mask, backwards=False, states=None):
     activation = reference.linear if variant.get("activation", "tanh") is None else np.tanh
-    return reference.mi_rnn(
-        x,
-        helpers.rnn_params(values, mode, units),
-        activation=activation,
-        h0=None if states is None else states[0],
-        mask=mask,
-        go_backwards=backwards,
-    )
+    return run_reference(reference.mi_rnn, x, helpers.rnn_params(values, mode, units), states,
+                         mask, backwards, activation=activation)
 
 
 @pytest.fixture
