@@ -21,6 +21,7 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
+from keras_mi import data
 from keras_mi.data import VOCABULARY_SIZE
 
 LN2 = float(np.log(2.0))
@@ -152,15 +153,9 @@ def output_dir(args, name):
 # ---------------------------------------------------------------------- data
 
 
-@functools.lru_cache(maxsize=8)
-def split_symbols(dataset, split, data_dir=None, text_feature=None):
-    """Every byte of one split, concatenated (uint8 array)."""
-    from keras_mi.data import dataset_documents
-
-    documents = dataset_documents(dataset, split, data_dir=data_dir, text_feature=text_feature)
-    chunks = [np.frombuffer(d, dtype=np.uint8) for d in documents.as_numpy_iterator()]
-    symbols = np.concatenate(chunks) if chunks else np.zeros((0,), np.uint8)
-    return symbols
+# The splits' bytes are read once per process (every run of an experiment
+# cuts its windows from the same splits).
+split_symbols = functools.lru_cache(maxsize=8)(data.split_symbols)
 
 
 def _corpus(args, split, length):
@@ -174,40 +169,20 @@ def _corpus(args, split, length):
     return symbols
 
 
-def cut_windows(symbols, offsets, length):
-    """(inputs, targets) of the windows of `length + 1` symbols at `offsets`."""
-    index = offsets[:, None] + np.arange(length + 1)[None, :]
-    window = symbols[index].astype("int32")
-    return window[:, :-1], window[:, 1:]
-
-
 def train_windows(args, seed, count=None, length=None):
     """`count` (default steps x batch) training windows at random offsets;
     the same seed gives the same windows in the same order."""
     length = length or args.sequence_length
     count = count or args.steps * args.batch_size
-    symbols = _corpus(args, "train", length)
-    rng = np.random.default_rng(10_000 + seed)
-    offsets = rng.integers(0, len(symbols) - length, size=count)
-    return cut_windows(symbols, offsets, length)
+    return data.random_windows(_corpus(args, "train", length), count, length,
+                               np.random.default_rng(10_000 + seed))
 
 
 def held_out_windows(args, split, count, length=None):
     """`count` windows spread evenly over a held-out split (0: all of it,
     cut into consecutive windows)."""
     length = length or args.sequence_length
-    return spread_windows(_corpus(args, split, length), count, length)
-
-
-def spread_windows(symbols, count, length):
-    """`count` windows spread evenly over `symbols` (0, or more than fit:
-    all of them, in consecutive windows)."""
-    last = len(symbols) - length - 1
-    if count == 0 or count > last // length + 1:
-        offsets = np.arange(0, last + 1, length)
-    else:
-        offsets = np.linspace(0, last, count).astype("int64")
-    return cut_windows(symbols, offsets, length)
+    return data.spread_windows(_corpus(args, split, length), count, length)
 
 
 # -------------------------------------------------------------------- models

@@ -34,6 +34,8 @@ import numpy as np
 
 from examples.paper import common
 
+from keras_mi import data
+
 PAPER_UNITS = 2048
 PAPER_RANGE = 0.02
 
@@ -127,7 +129,7 @@ class Corpus:
     def held_out(self, split, count):
         """`count` windows spread evenly over a held-out split (0: all of it,
         in consecutive windows)."""
-        return common.spread_windows(self.splits[split], count, self.args.sequence_length)
+        return data.spread_windows(self.splits[split], count, self.args.sequence_length)
 
 
 class WindowStream:
@@ -138,8 +140,7 @@ class WindowStream:
         self.rng = np.random.default_rng(10_000 + seed)
 
     def next(self, count):
-        offsets = self.rng.integers(0, len(self.ids) - self.length, size=count)
-        return common.cut_windows(self.ids, offsets, self.length)
+        return data.random_windows(self.ids, count, self.length, self.rng)
 
 
 # ------------------------------------------------------------------ training

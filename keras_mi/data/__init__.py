@@ -1,4 +1,6 @@
-"""Character-level language-model data as `tf.data` pipelines.
+"""Character-level language-model data as `tf.data` pipelines, or as
+NumPy arrays of windows (`split_symbols`, `random_windows`,
+`spread_windows`).
 
 TensorFlow is imported when a pipeline is first used, not with the package
 (a model on the JAX or PyTorch backend that only needs `VOCABULARY_SIZE`
@@ -16,6 +18,10 @@ from keras_mi.data.corpus import (
 
 # Public name -> the module that defines it (imported on first access).
 _LAZY = {
+    "random_windows": "arrays",
+    "split_symbols": "arrays",
+    "spread_windows": "arrays",
+    "window_arrays": "arrays",
     "byte_windows": "pipeline",
     "decode_bytes": "pipeline",
     "file_documents": "pipeline",
@@ -38,10 +44,14 @@ __all__ = [
     "decode_bytes",
     "embedded_corpus_files",
     "file_documents",
+    "random_windows",
     "split_files",
+    "split_symbols",
+    "spread_windows",
     "symbol_stream",
     "text_files",
     "tfds_documents",
+    "window_arrays",
     "windows",
 ]
 
