@@ -6,8 +6,10 @@ of the grid:
 - Keras' `LSTM`, `GRU` and `SimpleRNN`; keras_mi's `MILSTM`, `MIGRU`,
   `MIRNN` and `MLSTM` as they run by default (the fused recurrence), and the
   same layers forced onto their step loop (`[step loop]`, `use_fused=False`);
-- on the torch backend also PyTorch's native `torch.nn.LSTM`, `torch.nn.GRU`
-  and `torch.nn.RNN`, trained with `torch.optim.Adam` in a plain loop.
+- on every backend (wherever PyTorch is installed), PyTorch's native
+  `torch.nn.LSTM`, `torch.nn.GRU` and `torch.nn.RNN`, trained with
+  `torch.optim.Adam` in a plain loop, in the same process: each backend's
+  rows carry the same floor.
 
 A train step is forward + backward + optimizer update (`train_on_batch` with
 Adam and a mean squared error on the last output); inference is
@@ -29,6 +31,7 @@ Writes JSON (machine, settings, every timing) to `--output`.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -393,7 +396,7 @@ def main(argv=None):
     import keras
 
     variants = list(KERAS_VARIANTS)
-    if keras.backend.backend() == "torch":
+    if keras.backend.backend() == "torch" or importlib.util.find_spec("torch") is not None:
         variants = list(TORCH_VARIANTS) + variants
     if args.variants:
         variants = [v.strip() for v in args.variants.split(",")]

@@ -9,7 +9,7 @@ concatenation) that each backend module supplies. Eq. 4 is computed by
 `keras_mi.ops.multiplicative_integration` and differentiated with
 `keras_mi.ops.mi_derivative_uz` and `mi_derivative_wx`.
 `keras_mi.backend.recurrence` runs these steps over a sequence, forwards
-and backwards; keras_mi/backend/csrc/mi_recurrence.cpp is the one native
+and backwards; keras_mi/backend/csrc/mi_core.h is the one native
 copy of them, checked against them by tests/layers/test_fused_recurrence.py.
 Names are those of `keras_mi.backend.recurrence`'s docstring.
 """

@@ -1,15 +1,17 @@
 """The C++ loops of the fused recurrences on PyTorch (CPU, float32).
 
-`csrc/mi_recurrence.cpp` runs the forward and backward loops of every cell
-kind with one pass of elementwise work per step, vectorized by the compiler,
-and the recurrent products by oneDNN's packed weights. It is compiled on
-first use with `torch.utils.cpp_extension` (a C++ compiler and ninja are
-needed; about 30-100 s, once per environment, announced on stderr, cached
-under `~/.cache/keras_mi/torch_extensions` in a folder keyed by the source,
-the flags, torch, Python, the environment's paths and the CPU). Where it cannot be built or loaded,
-`load()` returns `None` and the fused recurrence runs its eager PyTorch
-loops instead (same numbers, slower). `KERAS_MI_TORCH_KERNELS=0` turns it
-off.
+`csrc/mi_core.h` holds the loops, framework-neutral (raw buffers; the
+products and the threads are the binding's): the forward and backward loops
+of every cell kind with one pass of elementwise work per step, vectorized by
+the compiler. `csrc/mi_recurrence.cpp` binds them for PyTorch: tensors in
+and out, the recurrent products by oneDNN's packed weights, threads by
+ATen. It is compiled on first use with `torch.utils.cpp_extension` (a C++
+compiler and ninja are needed; about 30-100 s, once per environment,
+announced on stderr, cached under `~/.cache/keras_mi/torch_extensions` in a
+folder keyed by the sources, the flags, torch, Python, the environment's
+paths and the CPU). Where it cannot be built or loaded, `load()` returns
+`None` and the fused recurrence runs its eager PyTorch loops instead (same
+numbers, slower). `KERAS_MI_TORCH_KERNELS=0` turns it off.
 """
 
 import collections
@@ -28,6 +30,8 @@ from keras_mi.backend import recurrence
 # The buffer pool's default budget (KERAS_MI_BUFFER_POOL_MB sets another).
 POOL_MEGABYTES = 512
 SOURCE = os.path.join(os.path.dirname(__file__), "csrc", "mi_recurrence.cpp")
+# The framework-neutral loops the binding includes.
+CORE = os.path.join(os.path.dirname(__file__), "csrc", "mi_core.h")
 FLAGS = [
     "-O3",
     "-march=native",
@@ -42,8 +46,9 @@ def _build_name():
     """A name unique to the source, the flags, torch and this CPU, so that a
     cache shared between machines never loads a mismatched build."""
     digest = hashlib.sha256()
-    with open(SOURCE, "rb") as handle:
-        digest.update(handle.read())
+    for path in (SOURCE, CORE):
+        with open(path, "rb") as handle:
+            digest.update(handle.read())
     digest.update(" ".join(FLAGS).encode())
     digest.update(torch.__version__.encode())
     digest.update(sys.version.encode())
