@@ -87,6 +87,40 @@ def _scanner(unroll):
 
 
 @functools.lru_cache(maxsize=None)
+def _native(spec):
+    """The differentiable recurrence of `spec` by the C++ loops
+    (xla_kernels), as `_fused`'s."""
+    from keras_mi.backend import xla_kernels
+
+    def mask(keep):
+        return None if keep is None else keep > 0
+
+    # The native loops take the inputs, not their projections.
+    xp = type("JaxOps", (JaxOps,), {"projects_in_loop": True})
+
+    @jax.custom_vjp
+    def fused(xs, states, w, keep):
+        finals, h_sequence = xla_kernels.forward(spec, xs, states, w, mask(keep), save=False)
+        return (h_sequence, *finals)
+
+    def forward(xs, states, w, keep):
+        finals, residuals = xla_kernels.forward(spec, xs, states, w, mask(keep), save=True)
+        return (residuals[0][0], *finals), (xs, states, w, keep, residuals)
+
+    def backward(saved, cotangents):
+        xs, states, w, keep, residuals = saved
+        d_xs, d_states, d_w = recurrence.backward_pass(
+            xp, None, spec, w, xs, states, mask(keep), residuals, cotangents[0],
+            cotangents[1:], loop=xla_kernels.backward_loop)
+        d_w = {name: d_w.get(name, jnp.zeros_like(value)) for name, value in w.items()}
+        d_keep = None if keep is None else jnp.zeros_like(keep)
+        return d_xs, tuple(d_states), d_w, d_keep
+
+    fused.defvjp(forward, backward)
+    return fused
+
+
+@functools.lru_cache(maxsize=None)
 def _fused(spec, device):
     """The differentiable recurrence of `spec`, `(xs, states, w, keep) ->
     (h_sequence, *final_states)`, where `keep` is the mask as 0.0/1.0 floats
@@ -133,4 +167,8 @@ def fused_recurrence(spec, xs, states, w, keep=None):
     """Runs `spec` over the sequences `xs`; see `keras_mi.backend`."""
     if keep is not None:
         keep = keep.astype(jnp.float32)
+    from keras_mi.backend import xla_kernels
+
+    if xla_kernels.covers(spec, xs, states, w):
+        return _native(spec)(dict(xs), tuple(states), dict(w), keep)
     return _fused(spec, loops.device_kind())(dict(xs), tuple(states), dict(w), keep)

@@ -25,9 +25,11 @@ import keras
 # (backend, device kind) -> the settings measured faster there.
 TUNED = {
     ("torch", "cpu"): {"hoist_inputs": True},
-    ("jax", "cpu"): {"unroll": 4, "projects_in_loop": True},
+    ("jax", "cpu"): {"unroll": 4, "projects_in_loop": True, "native_loops": True},
+    ("tensorflow", "cpu"): {"native_loops": True},
 }
-DEFAULTS = {"hoist_inputs": False, "unroll": 1, "projects_in_loop": False}
+DEFAULTS = {"hoist_inputs": False, "unroll": 1, "projects_in_loop": False,
+            "native_loops": False}
 
 
 def device_kind():

@@ -121,12 +121,19 @@ def scan(fn, carry, elems, reverse=False):
 
 
 def fused_recurrence(spec, xs, states, w, keep=None):
-    """Runs `spec` over the sequences `xs`; see `keras_mi.backend`."""
+    """Runs `spec` over the sequences `xs`; see `keras_mi.backend`. Where a
+    gradient tape records, on the CPU in float32, the loops are the C++
+    ones (tf_kernels); else graph `while_loop`s. Inference keeps the
+    `while_loop`s: a graph traced without a tape may be an export
+    (SavedModel, ONNX), which a custom op would tie to this library."""
     if not could_possibly_record():
         finals, h_sequence = recurrence.forward_pass(
             TensorFlowInferenceOps, scan, spec, w, xs, states, keep, save=False
         )
         return (h_sequence, *finals)
+    from keras_mi.backend import tf_kernels
+
+    native = tf_kernels.covers(spec, xs, states, w)
     x_names, w_names = list(xs), list(w)
     count, state_count = len(x_names), spec.state_count
 
@@ -135,9 +142,12 @@ def fused_recurrence(spec, xs, states, w, keep=None):
         xs = dict(zip(x_names, tensors[:count]))
         states = tuple(tensors[count : count + state_count])
         w = dict(zip(w_names, tensors[count + state_count :]))
-        finals, residuals = recurrence.forward_pass(
-            TensorFlowOps, scan, spec, w, xs, states, keep, save=True
-        )
+        if native:
+            finals, residuals = tf_kernels.forward(spec, xs, states, w, keep, save=True)
+        else:
+            finals, residuals = recurrence.forward_pass(
+                TensorFlowOps, scan, spec, w, xs, states, keep, save=True
+            )
 
         def gradient(d_h, *d_final):
             if d_h is None:
@@ -156,6 +166,7 @@ def fused_recurrence(spec, xs, states, w, keep=None):
                 residuals,
                 d_h,
                 d_final,
+                loop=tf_kernels.backward_loop if native else None,
             )
             return (
                 *[d_xs.get(name) for name in x_names],

@@ -21,11 +21,10 @@ import os
 import shutil
 import sys
 import warnings
-from numbers import Number
 
 import torch
 
-from keras_mi.backend import recurrence
+from keras_mi.backend import native, recurrence
 
 # The buffer pool's default budget (KERAS_MI_BUFFER_POOL_MB sets another).
 POOL_MEGABYTES = 512
@@ -174,16 +173,9 @@ ONEDNN_PACKING = _onednn_packing_works()
 
 # The C++ loops: codes of the cell kinds and activations, and the matrices
 # each kind multiplies by (after `CellMath.prepare`), in the C++ order.
-KERNEL_KINDS = {"rnn": 0, "lstm": 1, "gru": 2, "mlstm": 3}
-KERNEL_ACTIVATIONS = {"tanh": 0, "sigmoid": 1, "relu": 2, "linear": 3}
-
-
-def _kernel_matrices(spec):
-    if spec.kind == "mlstm":
-        return ("W", "U", "Wmx", "Wmh")
-    if spec.kind == "gru" and not spec.reset_after:
-        return ("W", "U_zr", "U_h")
-    return ("W", "U")
+KERNEL_KINDS = native.KINDS
+KERNEL_ACTIVATIONS = native.ACTIVATIONS
+_kernel_matrices = native.matrices
 
 
 class BufferPool:
@@ -248,9 +240,7 @@ class BufferPool:
 POOL = BufferPool()
 
 
-def _covers_activations(spec):
-    return spec.kind == "rnn" or (
-        spec.activation == "tanh" and spec.recurrent_activation == "sigmoid")
+_covers_activations = native.covers
 
 
 def native_loops_cover(spec, dtype):
@@ -273,11 +263,8 @@ def _kernel_arguments(spec, xs, states, w):
     states and the coefficients of Eq. 4 as vectors."""
     x = xs["x"].contiguous()
     width = w["U"].shape[-1]
-    coefficients = []
-    for value in spec.coefficients(w):
-        if value is None or isinstance(value, Number):
-            value = torch.full((width,), float(value or 0.0), dtype=x.dtype)
-        coefficients.append(value.contiguous())
+    coefficients = [value.contiguous() for value in native.coefficients(
+        spec, w, width, lambda n, v: torch.full((n,), v, dtype=x.dtype))]
     c0 = states[1] if spec.state_count == 2 else None
     return x, states[0], c0, coefficients
 

@@ -140,19 +140,33 @@ class MISequenceBase(keras.layers.RNN):
     def recurrence_path(self):
         """Which loop this layer runs: `"fused"` (one op with a hand-written
         backward pass), `"hoisted loop"` or `"cell loop"` (Keras' step loop,
-        with or without the input projection computed before it). On
-        PyTorch, `"fused"` is the C++ loops; where they cannot run (no
-        compiler, another dtype or activation), `"fused (eager PyTorch
-        loops)"`: the same op and numbers, slower. Asked while an export or
+        with or without the input projection computed before it). On the
+        CPU, `"fused"` is the C++ loops; where they cannot run (no
+        compiler, another dtype, activation or device), `"fused (eager
+        PyTorch loops)"`, `"fused (lax.scan loops)"` or `"fused
+        (while_loops)"`: the same op and numbers, slower. Asked while an export or
         `torch.compile` traces the layer on PyTorch, it names the step loop
         that the tracer records."""
         if self.fused_fallback_reason is None:
-            if keras.backend.backend() == "torch":
+            backend = keras.backend.backend()
+            if backend == "torch":
                 from keras_mi.backend import torch_kernels
 
                 if not torch_kernels.native_loops_cover(
                         self.cell.fused_recurrence(), self.compute_dtype):
                     return "fused (eager PyTorch loops)"
+            if backend == "jax":
+                from keras_mi.backend import xla_kernels
+
+                if not xla_kernels.native_loops_cover(
+                        self.cell.fused_recurrence(), self.compute_dtype):
+                    return "fused (lax.scan loops)"
+            if backend == "tensorflow":
+                from keras_mi.backend import tf_kernels
+
+                if not tf_kernels.native_loops_cover(
+                        self.cell.fused_recurrence(), self.compute_dtype):
+                    return "fused (while_loops)"
             return "fused"
         return "hoisted loop" if self.hoist_inputs else "cell loop"
 

@@ -248,18 +248,19 @@ def test_recurrence_path_and_fallbacks():
         assert expected in layer.fused_fallback_reason, layer.fused_fallback_reason
 
 
-def test_recurrence_path_tells_the_cpp_loops_from_the_eager_ones():
-    """On PyTorch the fused recurrence runs C++ loops (float32) or, where
-    they do not apply, eager PyTorch loops: the path says which."""
+def test_recurrence_path_tells_the_cpp_loops_from_the_framework_ones():
+    """On the CPU the fused recurrence runs C++ loops (float32) or, where
+    they do not apply, the framework's own loops: the path says which."""
     import keras
 
     assert MILSTM(4).recurrence_path == "fused"
     wide = MILSTM(4, dtype="float64")
-    if keras.backend.backend() == "torch":
-        assert wide.recurrence_path == "fused (eager PyTorch loops)"
+    backend = keras.backend.backend()
+    if backend == "jax":  # float64 computes in float32 unless x64 is on
+        assert wide.recurrence_path in ("fused", "fused (lax.scan loops)")
     else:
-        assert wide.recurrence_path in ("fused", "hoisted loop", "cell loop")
-        assert "eager PyTorch" not in wide.recurrence_path
+        assert wide.recurrence_path == {"torch": "fused (eager PyTorch loops)",
+                                        "tensorflow": "fused (while_loops)"}[backend]
 
 
 def test_use_fused_true_raises_where_it_cannot_run(rng):
@@ -406,3 +407,77 @@ def test_torch_second_backward_pass_is_a_clear_error(rng):
     loss = twin(x).sum()
     loss.backward(retain_graph=True)
     loss.backward()
+
+
+
+# The C++ loops' binding on JAX and TensorFlow (PyTorch's is tested above),
+# and what the fused recurrence runs without them.
+BINDINGS = {"jax": ("xla_kernels", "fused (lax.scan loops)", "JAX"),
+            "tensorflow": ("tf_kernels", "fused (while_loops)", "TensorFlow")}
+BOUND = BINDINGS.get(keras.backend.backend())
+needs_binding = pytest.mark.skipif(BOUND is None, reason="PyTorch's C++ loops are tested above")
+
+
+def _binding():
+    import importlib
+
+    return importlib.import_module(f"keras_mi.backend.{BOUND[0]}")
+
+
+@needs_binding
+def test_cpp_loops_are_built():
+    """On the CPU the fused recurrence runs the C++ loops (on TensorFlow in
+    training: every comparison of gradients in this file runs them)."""
+    assert _binding().load() is not None
+    assert MILSTM(4).recurrence_path == "fused"
+
+
+@needs_binding
+@pytest.mark.parametrize("name", KINDS)
+def test_framework_loops_equal_step_loop(name, rng, monkeypatch):
+    """With the C++ loops switched off (the device's `native_loops`
+    setting), the framework's loops of the fused recurrence give the same
+    numbers."""
+    from keras_mi.backend import loops
+
+    key = (keras.backend.backend(), "cpu")
+    monkeypatch.setitem(loops.TUNED, key, {**loops.TUNED[key], "native_loops": False})
+    assert MILSTM(4).recurrence_path == BOUND[1]
+    _compare(name, rng, "holes", training=True, go_backwards=True, dropout=0.2,
+             recurrent_dropout=0.3, seed=5)
+
+
+@needs_binding
+def test_cpp_loops_fall_back_when_they_cannot_build(rng, monkeypatch, tmp_path):
+    """No compiler (and no cached build): a warning, then the framework's
+    loops, with the same numbers."""
+    binding = _binding()
+    monkeypatch.setattr(binding, "_STATE", {})
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    with pytest.warns(RuntimeWarning, match=f"could not build its C.. recurrence loops for "
+                                            f"{BOUND[2]}"):
+        assert binding.load() is None
+    assert MILSTM(4).recurrence_path == BOUND[1]
+    _compare("MILSTM", rng, "right-padded")
+
+
+@needs_binding
+def test_cpp_loops_jit_equals_eager(rng):
+    """A train step compiled with XLA (jit_compile=True; on TensorFlow XLA
+    runs no custom op: the while_loops) and run eagerly, op by op, from the
+    same weights: the same loss and the same weights after the update."""
+    x = rng.normal(size=(BATCH, TIMESTEPS, FEATURES)).astype("float32")
+    y = rng.normal(size=(BATCH, UNITS)).astype("float32")
+    models = []
+    for jit in (True, False):
+        model = keras.Sequential([keras.Input((TIMESTEPS, FEATURES)), MIGRU(UNITS)])
+        model.compile(optimizer="sgd", loss="mse", jit_compile=jit, run_eagerly=not jit)
+        models.append(model)
+    helpers.randomize(models[0], rng)
+    models[1].set_weights(models[0].get_weights())
+    assert models[0].layers[0].recurrence_path == "fused"
+    losses = [model.train_on_batch(x, y) for model in models]
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    for a, b in zip(models[0].get_weights(), models[1].get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6, rtol=1e-5)
