@@ -67,6 +67,10 @@ RATIOS = (
     ("MILSTM", "keras.LSTM"),
     ("MIGRU", "keras.GRU"),
     ("MIRNN", "keras.SimpleRNN"),
+    ("MILSTM", "MILSTM[framework loops]"),
+    ("MIGRU", "MIGRU[framework loops]"),
+    ("MIRNN", "MIRNN[framework loops]"),
+    ("MLSTM", "MLSTM[framework loops]"),
     ("MILSTM", "MILSTM[step loop]"),
     ("MIGRU", "MIGRU[step loop]"),
     ("MIRNN", "MIRNN[step loop]"),
@@ -91,7 +95,33 @@ def keras_layer(name, units):
     }
     if name.endswith("[step loop]"):
         return layers[name[: -len("[step loop]")]](use_fused=False)
+    if name.endswith(FRAMEWORK_LOOPS):
+        return layers[name[: -len(FRAMEWORK_LOOPS)]]()
     return layers[name]()
+
+
+# The fused recurrence on the framework's own loops (lax.scan, while_loop)
+# instead of the C++ loops, on JAX and TensorFlow: the runner switches the
+# device's `native_loops` setting off around each of its calls (tracing
+# included), and on again after.
+FRAMEWORK_LOOPS = "[framework loops]"
+
+
+class _NativeLoopsOff:
+    def __enter__(self):
+        from keras_mi.backend import loops
+
+        self.key = (os.environ.get("KERAS_BACKEND", "tensorflow"), loops.device_kind())
+        self.saved = loops.TUNED.get(self.key)
+        loops.TUNED[self.key] = {**(self.saved or {}), "native_loops": False}
+
+    def __exit__(self, *exc):
+        from keras_mi.backend import loops
+
+        if self.saved is None:
+            del loops.TUNED[self.key]
+        else:
+            loops.TUNED[self.key] = self.saved
 
 
 class KerasRunner:
@@ -109,12 +139,21 @@ class KerasRunner:
             [keras.Input((steps, features)), keras_layer(name, units)]
         )
         self.model.compile(optimizer="adam", loss="mse")
+        self.native_off = name.endswith(FRAMEWORK_LOOPS)
 
     def train(self):
-        self.model.train_on_batch(self.x, self.y)
+        if self.native_off:
+            with _NativeLoopsOff():
+                self.model.train_on_batch(self.x, self.y)
+        else:
+            self.model.train_on_batch(self.x, self.y)
 
     def infer(self):
-        self.model.predict_on_batch(self.x)
+        if self.native_off:
+            with _NativeLoopsOff():
+                self.model.predict_on_batch(self.x)
+        else:
+            self.model.predict_on_batch(self.x)
 
 
 class TorchRunner:
@@ -220,6 +259,9 @@ def peak_memory_child(name, shape):
     runner.infer()
     runner.train()
     if os.environ.get("KERAS_BACKEND") == "jax" and name not in TORCH_VARIANTS:
+        if runner.native_off:
+            with _NativeLoopsOff():
+                return {"kind": "xla_temp_bytes", "bytes": _xla_train_step_bytes(runner)}
         return {"kind": "xla_temp_bytes", "bytes": _xla_train_step_bytes(runner)}
     _release_cached_buffers()
     device = _device_memory_probe()
@@ -396,6 +438,8 @@ def main(argv=None):
     import keras
 
     variants = list(KERAS_VARIANTS)
+    if keras.backend.backend() in ("jax", "tensorflow"):
+        variants += [f"{layer}{FRAMEWORK_LOOPS}" for layer in ("MILSTM", "MIGRU", "MIRNN", "MLSTM")]
     if keras.backend.backend() == "torch" or importlib.util.find_spec("torch") is not None:
         variants = list(TORCH_VARIANTS) + variants
     if args.variants:

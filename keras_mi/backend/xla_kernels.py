@@ -7,7 +7,9 @@ on first use with the C++ compiler (`$CXX`, else `c++`) against the headers
 jaxlib ships (about 15 s, once per environment, announced on stderr, cached
 under `~/.cache/keras_mi/xla_extensions`; `native.compiled_library`). Where it cannot be
 built or loaded, `load()` returns `None` and the fused recurrence runs its
-`lax.scan` loops (same numbers). `KERAS_MI_XLA_KERNELS=0` turns it off.
+`lax.scan` loops (same numbers). They run where the device's setting says
+(keras_mi.backend.loops: off on the CPU, where they were not measured
+faster); `KERAS_MI_XLA_KERNELS=1` turns them on, `0` off.
 
 The hand-written backward pass stays `jax.custom_vjp`'s (jax_recurrence.py):
 the native forward keeps what the native backward loop needs; the weight
@@ -67,8 +69,10 @@ def native_loops_cover(spec, dtype):
     device's setting (keras_mi.backend.loops) and the library loaded."""
     from keras_mi.backend import loops
 
-    return (native.covers(spec) and dtype == "float32" and jax.default_backend() == "cpu"
-            and loops.setting("native_loops", "jax", "cpu") and load() is not None)
+    switch = os.environ.get("KERAS_MI_XLA_KERNELS")
+    wanted = switch == "1" or (switch != "0" and loops.setting("native_loops", "jax", "cpu"))
+    return (wanted and native.covers(spec) and dtype == "float32"
+            and jax.default_backend() == "cpu" and load() is not None)
 
 
 def covers(spec, xs, states, w):

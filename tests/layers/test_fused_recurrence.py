@@ -418,6 +418,18 @@ BOUND = BINDINGS.get(keras.backend.backend())
 needs_binding = pytest.mark.skipif(BOUND is None, reason="PyTorch's C++ loops are tested above")
 
 
+@pytest.fixture(autouse=True)
+def native_loops_on(monkeypatch):
+    """Every test of this file runs the C++ loops where they exist, also on
+    JAX, whose CPU setting leaves them off by default (keras_mi.backend.loops):
+    each comparison of the fused path with the step loop tests them."""
+    if keras.backend.backend() == "jax":
+        from keras_mi.backend import loops
+
+        key = ("jax", "cpu")
+        monkeypatch.setitem(loops.TUNED, key, {**loops.TUNED[key], "native_loops": True})
+
+
 def _binding():
     import importlib
 
@@ -427,7 +439,8 @@ def _binding():
 @needs_binding
 def test_cpp_loops_are_built():
     """On the CPU the fused recurrence runs the C++ loops (on TensorFlow in
-    training: every comparison of gradients in this file runs them)."""
+    training, on JAX where switched on: every comparison in this file runs
+    them)."""
     assert _binding().load() is not None
     assert MILSTM(4).recurrence_path == "fused"
 
