@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from numbers import Number
 
 KINDS = {"rnn": 0, "lstm": 1, "gru": 2, "mlstm": 3}
@@ -29,6 +30,15 @@ def covers(spec):
     and a sigmoid gate for the others)."""
     return spec.kind == "rnn" or (
         spec.activation == "tanh" and spec.recurrent_activation == "sigmoid")
+
+
+def float32_call(xs, states, w, float32):
+    """Whether a call gives the input sequence `x` (not its projections) and
+    holds every array in `float32` (the framework's float32 dtype)."""
+    if "x" not in xs:
+        return False
+    arrays = [xs["x"], *states, *(v for v in w.values() if hasattr(v, "dtype"))]
+    return all(a.dtype == float32 for a in arrays)
 
 
 def coefficients(spec, w, width, full):
@@ -85,3 +95,23 @@ def compiled_library(prefix, source, arguments, keyed_by, framework):
         raise RuntimeError(result.stderr[-2000:])
     os.replace(temporary, path)
     return path
+
+
+def loaded(state, switch, framework, fallback, build, key="library"):
+    """`build()`'s library, built and loaded once per process (kept in
+    `state[key]`), or `None` where the environment variable `switch` is
+    "0" or the build fails: a `RuntimeWarning` then says why, and that the
+    fused recurrences run `fallback` instead."""
+    if key in state:
+        return state[key]
+    library = None
+    if os.environ.get(switch, "1") != "0":
+        try:
+            library = build()
+        except Exception as error:  # noqa: BLE001 - any build or load failure
+            warnings.warn(
+                f"keras_mi could not build its C++ recurrence loops for {framework} "
+                f"({type(error).__name__}: {error}); the fused recurrences run "
+                f"{fallback} instead.", RuntimeWarning, stacklevel=3)
+    state[key] = library
+    return library

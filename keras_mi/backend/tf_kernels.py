@@ -18,8 +18,6 @@ keeps the `while_loop`s, so that an exported graph (SavedModel, ONNX) holds
 no custom op.
 """
 
-import os
-import warnings
 
 import tensorflow as tf
 
@@ -30,27 +28,18 @@ _STATE = {}
 
 def load():
     """The loaded op library, or `None` where it is unavailable."""
-    if "library" in _STATE:
-        return _STATE["library"]
-    library = None
-    if os.environ.get("KERAS_MI_TF_KERNELS", "1") != "0":
-        try:
-            # Eigen's half-precision AVX-512 code does not build with GCC 12:
-            # nothing here computes in it.
-            path = native.compiled_library(
-                "tf_extensions", "mi_tf.cpp",
-                ["-mno-avx512fp16", *tf.sysconfig.get_compile_flags(),
-                 *tf.sysconfig.get_link_flags()],
-                (tf.__version__,), "TensorFlow")
-            library = tf.load_op_library(path)
-        except Exception as error:  # noqa: BLE001 - any build or load failure
-            warnings.warn(
-                "keras_mi could not build its C++ recurrence loops for TensorFlow "
-                f"({type(error).__name__}: {error}); the fused recurrences run "
-                "their while_loops instead.", RuntimeWarning, stacklevel=2)
-            library = None
-    _STATE["library"] = library
-    return library
+    return native.loaded(_STATE, "KERAS_MI_TF_KERNELS", "TensorFlow", "their while_loops",
+                         _build)
+
+
+def _build():
+    # Eigen's half-precision AVX-512 code does not build with GCC 12: nothing
+    # here computes in it.
+    path = native.compiled_library(
+        "tf_extensions", "mi_tf.cpp",
+        ["-mno-avx512fp16", *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()],
+        (tf.__version__,), "TensorFlow")
+    return tf.load_op_library(path)
 
 
 def native_loops_cover(spec, dtype):
@@ -80,10 +69,8 @@ def covers(spec, xs, states, w):
     """Whether the C++ loops run this call: `native_loops_cover`, the input
     sequence `x` given (not projections), float32 arrays, and a graph that
     XLA does not compile."""
-    if "x" not in xs or not native_loops_cover(spec, "float32") or _in_xla_context():
-        return False
-    arrays = [xs["x"], *states, *(v for v in w.values() if hasattr(v, "dtype"))]
-    return all(a.dtype == tf.float32 for a in arrays)
+    return (native.float32_call(xs, states, w, tf.float32)
+            and native_loops_cover(spec, "float32") and not _in_xla_context())
 
 
 def _empty():

@@ -20,7 +20,6 @@ import hashlib
 import os
 import shutil
 import sys
-import warnings
 
 import torch
 
@@ -87,42 +86,28 @@ def _ninja_on_path():
 
 def load():
     """The compiled module, or `None` where it is unavailable."""
-    if "module" in _STATE:
-        return _STATE["module"]
-    module = None
-    if os.environ.get("KERAS_MI_TORCH_KERNELS", "1") != "0":
-        try:
-            from torch.utils import cpp_extension
+    return native.loaded(_STATE, "KERAS_MI_TORCH_KERNELS", "PyTorch",
+                         "their eager PyTorch loops", _build, key="module")
 
-            name = _build_name()
-            directory = os.path.join(
-                os.path.expanduser("~"), ".cache", "keras_mi", "torch_extensions", name
-            )
-            os.makedirs(directory, exist_ok=True)
-            if not any(f.endswith(".so") for f in os.listdir(directory)):
-                print(
-                    "keras_mi: building the C++ recurrence loops for PyTorch (once per "
-                    f"environment, about 30-100 s) in {directory}",
-                    file=sys.stderr, flush=True,
-                )
-            with _ninja_on_path():
-                module = cpp_extension.load(
-                    name,
-                    [SOURCE],
-                    extra_cflags=FLAGS,
-                    build_directory=directory,
-                    verbose=False,
-                )
-        except Exception as error:  # noqa: BLE001 - any build failure
-            warnings.warn(
-                "keras_mi could not build its C++ recurrence kernels for "
-                f"PyTorch ({type(error).__name__}: {error}); the fused "
-                "recurrences run their eager PyTorch loops instead.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-    _STATE["module"] = module
-    return module
+
+def _build():
+    from torch.utils import cpp_extension
+
+    name = _build_name()
+    directory = os.path.join(
+        os.path.expanduser("~"), ".cache", "keras_mi", "torch_extensions", name
+    )
+    os.makedirs(directory, exist_ok=True)
+    if not any(f.endswith(".so") for f in os.listdir(directory)):
+        print(
+            "keras_mi: building the C++ recurrence loops for PyTorch (once per "
+            f"environment, about 30-100 s) in {directory}",
+            file=sys.stderr, flush=True,
+        )
+    with _ninja_on_path():
+        return cpp_extension.load(
+            name, [SOURCE], extra_cflags=FLAGS, build_directory=directory, verbose=False
+        )
 
 
 def pack(weight, example):

@@ -19,7 +19,6 @@ gradients are then products over the whole sequence, in JAX
 
 import ctypes
 import os
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -34,32 +33,24 @@ _STATE = {}
 def load():
     """The loaded library (its handlers registered with XLA), or `None`
     where it is unavailable."""
-    if "library" in _STATE:
-        return _STATE["library"]
-    library = None
-    if os.environ.get("KERAS_MI_XLA_KERNELS", "1") != "0":
-        try:
-            import jaxlib
-            import scipy_openblas32
+    return native.loaded(_STATE, "KERAS_MI_XLA_KERNELS", "JAX", "their lax.scan loops", _build)
 
-            lib_dir = scipy_openblas32.get_lib_dir()
-            path = native.compiled_library(
-                "xla_extensions", "mi_xla.cpp",
-                ["-std=c++17", "-I", jax.ffi.include_dir(), "-L", lib_dir, "-lscipy_openblas",
-                 f"-Wl,-rpath,{lib_dir}"],
-                (jax.__version__, jaxlib.__version__), "JAX")
-            library = ctypes.cdll.LoadLibrary(path)
-            jax.ffi.register_ffi_target(
-                FORWARD, jax.ffi.pycapsule(library.KerasMiForward), platform="cpu")
-            jax.ffi.register_ffi_target(
-                BACKWARD, jax.ffi.pycapsule(library.KerasMiBackward), platform="cpu")
-        except Exception as error:  # noqa: BLE001 - any build or load failure
-            warnings.warn(
-                "keras_mi could not build its C++ recurrence loops for JAX "
-                f"({type(error).__name__}: {error}); the fused recurrences run "
-                "their lax.scan loops instead.", RuntimeWarning, stacklevel=2)
-            library = None
-    _STATE["library"] = library
+
+def _build():
+    import jaxlib
+    import scipy_openblas32
+
+    lib_dir = scipy_openblas32.get_lib_dir()
+    path = native.compiled_library(
+        "xla_extensions", "mi_xla.cpp",
+        ["-std=c++17", "-I", jax.ffi.include_dir(), "-L", lib_dir, "-lscipy_openblas",
+         f"-Wl,-rpath,{lib_dir}"],
+        (jax.__version__, jaxlib.__version__), "JAX")
+    library = ctypes.cdll.LoadLibrary(path)
+    jax.ffi.register_ffi_target(
+        FORWARD, jax.ffi.pycapsule(library.KerasMiForward), platform="cpu")
+    jax.ffi.register_ffi_target(
+        BACKWARD, jax.ffi.pycapsule(library.KerasMiBackward), platform="cpu")
     return library
 
 
@@ -80,12 +71,9 @@ def covers(spec, xs, states, w):
     sequence `x` given (not projections), float32 arrays and sizes known
     when traced (an export with a symbolic length or batch runs the
     `lax.scan` loops)."""
-    if "x" not in xs or not native_loops_cover(spec, "float32"):
-        return False
-    arrays = [xs["x"], *states, *(v for v in w.values() if hasattr(v, "dtype"))]
-    if any(a.dtype != jnp.float32 for a in arrays):
-        return False
-    return all(isinstance(d, int) for d in xs["x"].shape)
+    return (native.float32_call(xs, states, w, jnp.float32)
+            and all(isinstance(d, int) for d in xs["x"].shape)
+            and native_loops_cover(spec, "float32"))
 
 
 _NONE = jax.ShapeDtypeStruct((0,), jnp.float32)

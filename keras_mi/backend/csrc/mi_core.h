@@ -121,6 +121,58 @@ struct Accumulators {
     d_bias_[k] += (dz);            \
   } while (0)
 
+// What a binding's `Ops` holds besides its GEMM: the matrices (row-major,
+// rows x cols; absent ones 0 x 0) and four slots of B rows for the
+// products' results, in `slot_space` (`slot_floats` of it).
+struct Slots {
+  const float* matrices[4];
+  int64_t rows[4], cols[4];
+  float* slots[4];
+
+  static int64_t widest(const int64_t rows[4], const int64_t cols[4]) {
+    int64_t most = 0;
+    for (int i = 0; i < 4; ++i) most = std::max(most, std::max(rows[i], cols[i]));
+    return most;
+  }
+  static int64_t slot_floats(int64_t B, const int64_t rows[4], const int64_t cols[4]) {
+    return 4 * B * widest(rows, cols);
+  }
+  void assign(const float* const data[4], const int64_t r[4], const int64_t c[4], int64_t B,
+              float* slot_space) {
+    const int64_t size = B * widest(r, c);
+    for (int i = 0; i < 4; ++i) {
+      matrices[i] = data[i];
+      rows[i] = r[i];
+      cols[i] = c[i];
+      slots[i] = slot_space + i * size;
+    }
+  }
+  // The sides of the product a (m x k) @ matrix `index` (or its transpose).
+  int64_t inner(int index, bool transposed) const { return transposed ? cols[index] : rows[index]; }
+  int64_t outer(int index, bool transposed) const { return transposed ? rows[index] : cols[index]; }
+
+  // One thread per call (the framework runs the call on one of its own).
+  template <typename F>
+  void parallel(int64_t begin, int64_t end, int64_t, const F& fn) {
+    fn(begin, end);
+  }
+};
+
+// The four matrices as a binding reads them (absent ones: null, 0 x 0),
+// and its `Ops` over them with `slot_floats(B)` floats of slots.
+struct Matrices {
+  const float* data[4] = {};
+  int64_t rows[4] = {}, cols[4] = {};
+
+  int64_t slot_floats(int64_t B) const { return Slots::slot_floats(B, rows, cols); }
+  template <typename Ops>
+  Ops ops(int64_t B, float* slot_space) const {
+    Ops ops;
+    ops.assign(data, rows, cols, B, slot_space);
+    return ops;
+  }
+};
+
 // One call's sizes and inputs. The matrices, held by the binding, are, by
 // index: W, U (rnn, lstm, gru with reset_after); W, U_zr, U_h (gru
 // without); W, U, W_mx, W_mh (mlstm).

@@ -33,19 +33,12 @@ const float* in_data(const Tensor& t) {
 }
 float* out_data(Tensor* t) { return t->NumElements() ? t->flat<float>().data() : nullptr; }
 
-// The core's products (Eigen's GEMM into one of four slots) and threads
-// (none).
-struct EigenOps {
-  const float* matrices[4];
-  int64_t rows[4], cols[4];
-  float* slots[4];
-
+// The core's products (Eigen's GEMM into one of four slots).
+struct EigenOps : mi::Slots {
   const float* product(int slot, const float* a, int64_t m, int index, bool transposed) {
-    const int64_t k = transposed ? cols[index] : rows[index];
-    const int64_t n = transposed ? rows[index] : cols[index];
-    Eigen::Map<const RowMajor> A(a, m, k);
+    Eigen::Map<const RowMajor> A(a, m, inner(index, transposed));
     Eigen::Map<const RowMajor> M(matrices[index], rows[index], cols[index]);
-    Eigen::Map<RowMajor> C(slots[slot], m, n);
+    Eigen::Map<RowMajor> C(slots[slot], m, outer(index, transposed));
     if (transposed) {
       C.noalias() = A * M.transpose();
     } else {
@@ -54,31 +47,30 @@ struct EigenOps {
     return slots[slot];
   }
 
-  template <typename F>
-  void parallel(int64_t begin, int64_t end, int64_t, const F& fn) {
-    fn(begin, end);
-  }
 };
 
-int64_t widest(const Tensor* const matrices[4]) {
-  int64_t most = 0;
-  for (int i = 0; i < 4; ++i)
-    for (int d = 0; d < matrices[i]->dims(); ++d)
-      most = std::max<int64_t>(most, matrices[i]->dim_size(d));
-  return most;
+// The four matrices (inputs 3 to 6): data and sides.
+mi::Matrices matrices_of(OpKernelContext* context) {
+  mi::Matrices m;
+  for (int i = 0; i < 4; ++i) {
+    const Tensor& t = context->input(3 + i);
+    if (t.dims() == 2 && t.NumElements() > 0) {
+      m.data[i] = t.flat<float>().data();
+      m.rows[i] = t.dim_size(0);
+      m.cols[i] = t.dim_size(1);
+    }
+  }
+  return m;
 }
 
-EigenOps make_ops(const Tensor* const matrices[4], int64_t B, float* slot_space) {
-  EigenOps ops;
-  const int64_t size = B * widest(matrices);
-  for (int i = 0; i < 4; ++i) {
-    const bool present = matrices[i]->dims() == 2 && matrices[i]->NumElements() > 0;
-    ops.matrices[i] = present ? matrices[i]->flat<float>().data() : nullptr;
-    ops.rows[i] = present ? matrices[i]->dim_size(0) : 0;
-    ops.cols[i] = present ? matrices[i]->dim_size(1) : 0;
-    ops.slots[i] = slot_space + i * size;
+// `core` floats of scratch for the loops, then the slots.
+float* workspace(OpKernelContext* context, Tensor* work, int64_t floats) {
+  const auto status = context->allocate_temp(tensorflow::DT_FLOAT, TensorShape({floats}), work);
+  if (!status.ok()) {
+    context->SetStatus(status);
+    return nullptr;
   }
-  return ops;
+  return work->flat<float>().data();
 }
 
 struct Attributes {
@@ -141,8 +133,7 @@ class ForwardOp : public OpKernel {
 
   void Compute(OpKernelContext* context) override {
     const mi::Inputs in = make_inputs(attributes_, context, true);
-    const Tensor* matrices[4] = {&context->input(3), &context->input(4), &context->input(5),
-                                 &context->input(6)};
+    const mi::Matrices args = matrices_of(context);
     const int64_t T = in.T, B = in.B, H = in.H, G = in.G;
     const bool two = in.two_states(), save = save_;
     const bool extra = save && (in.kind == mi::MLSTM || (in.kind == mi::GRU && in.reset_after));
@@ -156,11 +147,9 @@ class ForwardOp : public OpKernel {
     if (!context->status().ok()) return;
     Tensor work;
     const int64_t core = mi::forward_workspace(in);
-    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT,
-                                                   TensorShape({core + 4 * B * widest(matrices)}),
-                                                   &work));
-    float* space = work.flat<float>().data();
-    EigenOps ops = make_ops(matrices, B, space + core);
+    float* space = workspace(context, &work, core + args.slot_floats(B));
+    if (space == nullptr) return;
+    EigenOps ops = args.ops<EigenOps>(B, space + core);
     mi::forward_loop(ops, in, save,
                      {out_data(hs), out_data(h_final), out_data(c_final), out_data(cs),
                       out_data(gates), out_data(uz), out_data(extra_seq)},
@@ -181,8 +170,7 @@ class BackwardOp : public OpKernel {
 
   void Compute(OpKernelContext* context) override {
     const mi::Inputs in = make_inputs(attributes_, context, false);
-    const Tensor* matrices[4] = {&context->input(3), &context->input(4), &context->input(5),
-                                 &context->input(6)};
+    const mi::Matrices args = matrices_of(context);
     const int64_t T = in.T, B = in.B, H = in.H, G = in.G;
     const bool two = in.two_states(), mlstm = in.kind == mi::MLSTM;
     const bool rh = in.kind == mi::GRU && !in.reset_after;
@@ -209,11 +197,9 @@ class BackwardOp : public OpKernel {
       std::memcpy(out_data(duh), in_data(uz), sizeof(float) * uz.NumElements());
     Tensor work;
     const int64_t core = mi::backward_workspace(in);
-    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT,
-                                                   TensorShape({core + 4 * B * widest(matrices)}),
-                                                   &work));
-    float* space = work.flat<float>().data();
-    EigenOps ops = make_ops(matrices, B, space + core);
+    float* space = workspace(context, &work, core + args.slot_floats(B));
+    if (space == nullptr) return;
+    EigenOps ops = args.ops<EigenOps>(B, space + core);
     mi::BackwardIO io{in_data(context->input(13)), in_data(context->input(14)), out_data(d_wx),
                       out_data(duh), in_data(context->input(17)), in_data(context->input(18)),
                       in_data(context->input(19)), in_data(context->input(20)), out_data(d_h0),
@@ -228,18 +214,14 @@ class BackwardOp : public OpKernel {
 
 }  // namespace
 
-REGISTER_OP("KerasMiForward")
-    .Input("x: float")
-    .Input("h0: float")
-    .Input("c0: float")
-    .Input("w0: float")
-    .Input("w1: float")
-    .Input("w2: float")
-    .Input("w3: float")
-    .Input("alpha: float")
-    .Input("beta1: float")
-    .Input("beta2: float")
-    .Input("bias: float")
+// What both ops take first: x, h0, c0, the four matrices, alpha, beta1,
+// beta2 and the bias.
+#define EVERY_CALL_INPUTS                                                         \
+  .Input("x: float").Input("h0: float").Input("c0: float").Input("w0: float")     \
+      .Input("w1: float").Input("w2: float").Input("w3: float").Input("alpha: float") \
+      .Input("beta1: float").Input("beta2: float").Input("bias: float")
+
+REGISTER_OP("KerasMiForward") EVERY_CALL_INPUTS
     .Input("b_rec: float")
     .Input("rmask: float")
     .Input("keep: uint8")
@@ -256,18 +238,7 @@ REGISTER_OP("KerasMiForward")
     .Attr("save: bool")
     .SetShapeFn(tensorflow::shape_inference::UnknownShape);
 
-REGISTER_OP("KerasMiBackward")
-    .Input("x: float")
-    .Input("h0: float")
-    .Input("c0: float")
-    .Input("w0: float")
-    .Input("w1: float")
-    .Input("w2: float")
-    .Input("w3: float")
-    .Input("alpha: float")
-    .Input("beta1: float")
-    .Input("beta2: float")
-    .Input("bias: float")
+REGISTER_OP("KerasMiBackward") EVERY_CALL_INPUTS
     .Input("rmask: float")
     .Input("keep: uint8")
     .Input("hs: float")

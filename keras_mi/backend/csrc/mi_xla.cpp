@@ -30,45 +30,29 @@ constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
 const float* in_data(const F32& b) { return b.element_count() ? b.typed_data() : nullptr; }
 float* out_data(F32Out& b) { return b->element_count() ? b->typed_data() : nullptr; }
 
-// The core's products (sgemm into one of four slots) and threads (none).
-struct BlasOps {
-  const float* matrices[4];
-  int64_t rows[4], cols[4];
-  float* slots[4];
-
+// The core's products (sgemm into one of four slots).
+struct BlasOps : mi::Slots {
   const float* product(int slot, const float* a, int64_t m, int index, bool transposed) {
-    const int64_t k = transposed ? cols[index] : rows[index];
-    const int64_t n = transposed ? rows[index] : cols[index];
+    const int64_t k = inner(index, transposed), n = outer(index, transposed);
     scipy_cblas_sgemm(kRowMajor, kNoTrans, transposed ? kTrans : kNoTrans, m, n, k, 1.0f, a, k,
                       matrices[index], cols[index], 0.0f, slots[slot], n);
     return slots[slot];
   }
 
-  template <typename F>
-  void parallel(int64_t begin, int64_t end, int64_t, const F& fn) {
-    fn(begin, end);
-  }
 };
 
-// The largest side of the matrices: a slot holds B rows of a product.
-int64_t widest(const F32* const matrices[4]) {
-  int64_t most = 0;
-  for (int i = 0; i < 4; ++i)
-    for (auto d : matrices[i]->dimensions()) most = d > most ? d : most;
-  return most;
-}
-
-BlasOps make_ops(const F32* const matrices[4], int64_t B, float* slot_space) {
-  BlasOps ops;
-  const int64_t size = B * widest(matrices);
+// The four matrices' data and sides.
+mi::Matrices matrices_of(const F32* const matrices[4]) {
+  mi::Matrices m;
   for (int i = 0; i < 4; ++i) {
     const auto dims = matrices[i]->dimensions();
-    ops.matrices[i] = in_data(*matrices[i]);
-    ops.rows[i] = dims.size() == 2 ? dims[0] : 0;
-    ops.cols[i] = dims.size() == 2 ? dims[1] : 0;
-    ops.slots[i] = slot_space + i * size;
+    if (dims.size() == 2 && matrices[i]->element_count() > 0) {
+      m.data[i] = matrices[i]->typed_data();
+      m.rows[i] = dims[0];
+      m.cols[i] = dims[1];
+    }
   }
-  return ops;
+  return m;
 }
 
 mi::Inputs make_inputs(int64_t kind, int64_t activation, bool reset_after, const F32& x,
@@ -95,21 +79,19 @@ mi::Inputs make_inputs(int64_t kind, int64_t activation, bool reset_after, const
   return in;
 }
 
-// Floats of `work` each handler needs: the core's scratch and four slots.
-int64_t slots_size(int64_t B, const F32* const matrices[4]) { return 4 * B * widest(matrices); }
-
 ffi::Error Forward(F32 x, F32 h0, F32 c0, F32 w0, F32 w1, F32 w2, F32 w3, F32 alpha, F32 beta1,
                    F32 beta2, F32 bias, F32 b_rec, F32 rmask, U8 keep, F32Out hs, F32Out h_final,
                    F32Out c_final, F32Out cs, F32Out gates, F32Out uz, F32Out extra, F32Out work,
                    int64_t kind, int64_t activation, bool reset_after, bool save) {
   const F32* matrices[4] = {&w0, &w1, &w2, &w3};
+  const mi::Matrices args = matrices_of(matrices);
   const mi::Inputs in = make_inputs(kind, activation, reset_after, x, h0, c0, alpha, beta1,
                                     beta2, bias, &b_rec, rmask, keep);
   const int64_t core = mi::forward_workspace(in);
-  if (work->element_count() < static_cast<size_t>(core + slots_size(in.B, matrices)))
+  if (work->element_count() < static_cast<size_t>(core + args.slot_floats(in.B)))
     return ffi::Error::InvalidArgument("keras_mi: the forward workspace is too small");
   float* space = work->typed_data();
-  BlasOps ops = make_ops(matrices, in.B, space + core);
+  BlasOps ops = args.ops<BlasOps>(in.B, space + core);
   mi::forward_loop(ops, in, save,
                    {hs->typed_data(), h_final->typed_data(), out_data(c_final), out_data(cs),
                     out_data(gates), out_data(uz), out_data(extra)},
@@ -127,10 +109,11 @@ ffi::Error Backward(F32 x, F32 h0, F32 c0, F32 w0, F32 w1, F32 w2, F32 w3, F32 a
                     F32Out rh_seq, F32Out work, int64_t kind, int64_t activation,
                     bool reset_after) {
   const F32* matrices[4] = {&w0, &w1, &w2, &w3};
+  const mi::Matrices args = matrices_of(matrices);
   const mi::Inputs in = make_inputs(kind, activation, reset_after, x, h0, c0, alpha, beta1,
                                     beta2, bias, nullptr, rmask, keep);
   const int64_t core = mi::backward_workspace(in);
-  if (work->element_count() < static_cast<size_t>(core + slots_size(in.B, matrices)))
+  if (work->element_count() < static_cast<size_t>(core + args.slot_floats(in.B)))
     return ffi::Error::InvalidArgument("keras_mi: the backward workspace is too small");
   // Where XLA could not alias, the outputs start as copies of the inputs.
   if (d_wx->element_count() && d_wx->typed_data() != gates.typed_data())
@@ -138,7 +121,7 @@ ffi::Error Backward(F32 x, F32 h0, F32 c0, F32 w0, F32 w1, F32 w2, F32 w3, F32 a
   if (duh->typed_data() != uz.typed_data())
     std::memcpy(duh->typed_data(), uz.typed_data(), sizeof(float) * uz.element_count());
   float* space = work->typed_data();
-  BlasOps ops = make_ops(matrices, in.B, space + core);
+  BlasOps ops = args.ops<BlasOps>(in.B, space + core);
   mi::BackwardIO io{hs.typed_data(),      in_data(cs),          out_data(d_wx),
                     duh->typed_data(),    in_data(extra),       d_hs.typed_data(),
                     d_h_final.typed_data(), in_data(d_c_final), d_h0->typed_data(),
@@ -151,19 +134,14 @@ ffi::Error Backward(F32 x, F32 h0, F32 c0, F32 w0, F32 w1, F32 w2, F32 w3, F32 a
 
 }  // namespace
 
+// What both handlers take first: x, h0, c0, the four matrices, alpha,
+// beta1, beta2 and the bias.
+#define EVERY_CALL_ARGS                                                              \
+  .Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()    \
+      .Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()
+
 XLA_FFI_DEFINE_HANDLER_SYMBOL(KerasMiForward, Forward,
-                              ffi::Ffi::Bind()
-                                  .Arg<F32>()  // x
-                                  .Arg<F32>()  // h0
-                                  .Arg<F32>()  // c0
-                                  .Arg<F32>()  // matrix 0
-                                  .Arg<F32>()  // matrix 1
-                                  .Arg<F32>()  // matrix 2
-                                  .Arg<F32>()  // matrix 3
-                                  .Arg<F32>()  // alpha
-                                  .Arg<F32>()  // beta1
-                                  .Arg<F32>()  // beta2
-                                  .Arg<F32>()  // bias
+                              ffi::Ffi::Bind() EVERY_CALL_ARGS
                                   .Arg<F32>()  // b_rec
                                   .Arg<F32>()  // rmask
                                   .Arg<U8>()   // keep
@@ -181,18 +159,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(KerasMiForward, Forward,
                                   .Attr<bool>("save"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(KerasMiBackward, Backward,
-                              ffi::Ffi::Bind()
-                                  .Arg<F32>()  // x
-                                  .Arg<F32>()  // h0
-                                  .Arg<F32>()  // c0
-                                  .Arg<F32>()  // matrix 0
-                                  .Arg<F32>()  // matrix 1
-                                  .Arg<F32>()  // matrix 2
-                                  .Arg<F32>()  // matrix 3
-                                  .Arg<F32>()  // alpha
-                                  .Arg<F32>()  // beta1
-                                  .Arg<F32>()  // beta2
-                                  .Arg<F32>()  // bias
+                              ffi::Ffi::Bind() EVERY_CALL_ARGS
                                   .Arg<F32>()  // rmask
                                   .Arg<U8>()   // keep
                                   .Arg<F32>()  // hs
