@@ -86,32 +86,32 @@ def _scanner(unroll):
     return scan
 
 
-@functools.lru_cache(maxsize=None)
-def _native(spec):
-    """The differentiable recurrence of `spec` by the C++ loops
-    (xla_kernels), as `_fused`'s."""
-    from keras_mi.backend import xla_kernels
+def _differentiable(spec, xp, run_forward, loop=None, scan=None):
+    """The differentiable recurrence of `spec`, `(xs, states, w, keep) ->
+    (h_sequence, *final_states)`, where `keep` is the mask as 0.0/1.0 floats
+    (its zero cotangent is then an array like it, which a symbolic batch
+    size, as in an export, allows; a boolean's `float0` zeros need a
+    concrete shape). `run_forward(xs, states, w, keep, save)` is
+    `recurrence.forward_pass` or the C++ loops' (whose backward `loop` is
+    then given to `recurrence.backward_pass`)."""
 
     def mask(keep):
         return None if keep is None else keep > 0
 
-    # The native loops take the inputs, not their projections.
-    xp = type("JaxOps", (JaxOps,), {"projects_in_loop": True})
-
     @jax.custom_vjp
     def fused(xs, states, w, keep):
-        finals, h_sequence = xla_kernels.forward(spec, xs, states, w, mask(keep), save=False)
+        finals, h_sequence = run_forward(xs, states, w, mask(keep), False)
         return (h_sequence, *finals)
 
     def forward(xs, states, w, keep):
-        finals, residuals = xla_kernels.forward(spec, xs, states, w, mask(keep), save=True)
+        finals, residuals = run_forward(xs, states, w, mask(keep), True)
         return (residuals[0][0], *finals), (xs, states, w, keep, residuals)
 
     def backward(saved, cotangents):
         xs, states, w, keep, residuals = saved
         d_xs, d_states, d_w = recurrence.backward_pass(
-            xp, None, spec, w, xs, states, mask(keep), residuals, cotangents[0],
-            cotangents[1:], loop=xla_kernels.backward_loop)
+            xp, scan, spec, w, xs, states, mask(keep), residuals, cotangents[0],
+            cotangents[1:], loop=loop)
         d_w = {name: d_w.get(name, jnp.zeros_like(value)) for name, value in w.items()}
         d_keep = None if keep is None else jnp.zeros_like(keep)
         return d_xs, tuple(d_states), d_w, d_keep
@@ -121,46 +121,29 @@ def _native(spec):
 
 
 @functools.lru_cache(maxsize=None)
+def _native(spec):
+    """`spec`'s recurrence by the C++ loops (xla_kernels)."""
+    from keras_mi.backend import xla_kernels
+
+    # The native loops take the inputs, not their projections.
+    xp = type("JaxOps", (JaxOps,), {"projects_in_loop": True})
+    return _differentiable(
+        spec, xp,
+        lambda xs, states, w, keep, save: xla_kernels.forward(spec, xs, states, w, keep, save),
+        loop=xla_kernels.backward_loop)
+
+
+@functools.lru_cache(maxsize=None)
 def _fused(spec, device):
-    """The differentiable recurrence of `spec`, `(xs, states, w, keep) ->
-    (h_sequence, *final_states)`, where `keep` is the mask as 0.0/1.0 floats
-    (its zero cotangent is then an array like it, which a symbolic batch
-    size, as in an export, allows; a boolean's `float0` zeros need a
-    concrete shape)."""
-
-    def mask(keep):
-        return None if keep is None else keep > 0
-
+    """`spec`'s recurrence by `lax.scan` loops, set for `device`."""
     xp = type("JaxOps", (JaxOps,), {
         "projects_in_loop": loops.setting("projects_in_loop", "jax", device)})
-    _scan = _scanner(loops.setting("unroll", "jax", device))
-
-    @jax.custom_vjp
-    def fused(xs, states, w, keep):
-        finals, h_sequence = recurrence.forward_pass(
-            xp, _scan, spec, w, xs, states, mask(keep), save=False
-        )
-        return (h_sequence, *finals)
-
-    def forward(xs, states, w, keep):
-        finals, residuals = recurrence.forward_pass(
-            xp, _scan, spec, w, xs, states, mask(keep), save=True
-        )
-        outputs = (residuals[0][0], *finals)
-        return outputs, (xs, states, w, keep, residuals)
-
-    def backward(saved, cotangents):
-        xs, states, w, keep, residuals = saved
-        d_h, d_final = cotangents[0], cotangents[1:]
-        d_xs, d_states, d_w = recurrence.backward_pass(
-            xp, _scan, spec, w, xs, states, mask(keep), residuals, d_h, d_final
-        )
-        d_w = {name: d_w.get(name, jnp.zeros_like(value)) for name, value in w.items()}
-        d_keep = None if keep is None else jnp.zeros_like(keep)
-        return d_xs, tuple(d_states), d_w, d_keep
-
-    fused.defvjp(forward, backward)
-    return fused
+    scan = _scanner(loops.setting("unroll", "jax", device))
+    return _differentiable(
+        spec, xp,
+        lambda xs, states, w, keep, save: recurrence.forward_pass(
+            xp, scan, spec, w, xs, states, keep, save=save),
+        scan=scan)
 
 
 def fused_recurrence(spec, xs, states, w, keep=None):
