@@ -262,6 +262,22 @@ def _leading_arguments(spec, x, h0, c0, matrices, packed):
             x, h0, c0, matrices, packed)
 
 
+@contextlib.contextmanager
+def flushed_denormals(module):
+    """Subnormal floats flushed to zero on this thread while a call of the
+    C++ loops runs, with the weight gradients computed after them, as XLA
+    and TensorFlow run their kernels (see `mi_core.h`); the thread's
+    setting is put back after. The products that oneDNN or MKL run on their
+    own threads are not covered: `torch.set_flush_denormal(True)` before
+    the first computation covers those (docs/layers.md)."""
+    previous = module.flush_denormals(True)
+    try:
+        yield
+    finally:
+        if not previous:
+            module.flush_denormals(False)
+
+
 def forward(module, spec, xs, states, w, keep, save):
     """`forward_pass` by the C++ loop: same results."""
     prepared = spec.math.prepare(spec, w)

@@ -9,6 +9,7 @@ of `keras_mi.backend.recurrence`. Both keep nothing for the backward pass
 when no gradient is needed (inference).
 """
 
+import contextlib
 
 import torch
 
@@ -148,7 +149,8 @@ def _forward(spec, xs, states, w, keep, tensors, save):
     the call (`kernels` their module), else by the eager loops (`None`)."""
     kernels = torch_kernels.for_call(spec, xs, tensors)
     if kernels is not None:
-        return kernels, torch_kernels.forward(kernels, spec, xs, states, w, keep, save)
+        with torch_kernels.flushed_denormals(kernels):
+            return kernels, torch_kernels.forward(kernels, spec, xs, states, w, keep, save)
     return None, recurrence.forward_pass(TorchOps(), scan, spec, w, xs, states, keep, save=save)
 
 
@@ -190,19 +192,22 @@ def _backward(ctx, d_h, *d_final):
     if ctx.kernels is not None:
         loop = torch_kernels.backward_loop(ctx.kernels, scratch)
     residuals, ctx.residuals = ctx.residuals, None
-    d_xs, d_states, d_w = recurrence.backward_pass(
-        TorchOps(),
-        scan,
-        spec,
-        w,
-        xs,
-        states,
-        ctx.keep,
-        residuals,
-        d_h,
-        d_final,
-        loop=loop,
-    )
+    with contextlib.nullcontext() if loop is None else torch_kernels.flushed_denormals(
+        ctx.kernels
+    ):
+        d_xs, d_states, d_w = recurrence.backward_pass(
+            TorchOps(),
+            scan,
+            spec,
+            w,
+            xs,
+            states,
+            ctx.keep,
+            residuals,
+            d_h,
+            d_final,
+            loop=loop,
+        )
     # What the loops saved or used internally goes back to the pool
     # (never the outputs, nor the caller's tensors).
     state_sequences, saved, projected = residuals

@@ -231,6 +231,29 @@ def test_stateful_fused_carries_state(name, rng):
     )
 
 
+def test_fused_recurrence_flushes_subnormal_values_to_zero():
+    """The fused recurrence flushes subnormal floats to zero on every
+    backend, as XLA and TensorFlow run their own kernels (on PyTorch the C++
+    loops do it themselves; a gradient fading into subnormal values made a
+    train step 28x slower there). A linear additive MI-RNN with zero inputs
+    and bias and a 1x1 recurrent matrix u computes h_t = u**t h_0: with
+    u = 1e-10 and h_0 = 1, h_4 = 1e-40 lies below float32's smallest normal
+    (1.18e-38), so from there on the states are exactly 0, and the normal
+    ones are u**t to float32 rounding."""
+    layer = MIRNN(1, activation=None, integration="additive", return_sequences=True)
+    layer.build((1, TIMESTEPS, 1))
+    assert layer.recurrence_path == "fused"
+    for variable in layer.weights:
+        name = variable.path.split("/")[-1]
+        variable.assign(np.full(variable.shape, 1e-10 if name == "recurrent_kernel" else 0.0))
+    x = np.zeros((1, TIMESTEPS, 1), "float32")
+    got = helpers.to_numpy(layer(x, initial_state=[np.ones((1, 1), "float32")])).ravel()
+    exact = 1e-10 ** np.arange(1, TIMESTEPS + 1)  # float64: 1e-10, ..., 1e-60
+    want = np.where(exact < np.finfo("float32").tiny, 0.0, exact)
+    assert np.all(got[3:] == 0.0), got
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)
+
+
 def test_recurrence_path_and_fallbacks():
     """Which loop runs, and why the fused recurrence does not apply."""
     assert MILSTM(4).recurrence_path == "fused"

@@ -229,9 +229,20 @@ std::vector<at::Tensor> backward(int64_t kind, int64_t activation, bool reset_af
   return result;
 }
 
+// Subnormal floats flushed to zero (on) or kept (off) on this thread, for
+// the products and the weight gradients of a call that run here; returns
+// whether this thread flushed before.
+bool flush_denormals(bool on) {
+  const bool previous = mi::flushing_denormals();
+  mi::flush_denormals(on);
+  return previous;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &forward, "Fused MI recurrence: the forward loop");
   m.def("backward", &backward, "Fused MI recurrence: the backward loop");
+  m.def("flush_denormals", &flush_denormals,
+        "Flush subnormal floats to zero on this thread (on) or not; the previous setting");
 }
