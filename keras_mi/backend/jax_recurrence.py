@@ -3,7 +3,9 @@
 Without differentiation JAX calls the primal function, whose scan keeps
 nothing for the backward pass; under `jax.grad` it calls the forward rule,
 which stacks what `keras_mi.backend.recurrence` saves, and the backward
-rule, the hand-written backpropagation through time.
+rule, the hand-written backpropagation through time. Where the C++ loops
+(`keras_mi.backend.xla_kernels`) are on, the forward and backward rules run
+them; the primal function keeps the `lax.scan` loops.
 """
 
 import functools
@@ -86,21 +88,22 @@ def _scanner(unroll):
     return scan
 
 
-def _differentiable(spec, xp, run_forward, loop=None, scan=None):
+def _differentiable(spec, xp, run_forward, loop=None, scan=None, run_inference=None):
     """The differentiable recurrence of `spec`, `(xs, states, w, keep) ->
     (h_sequence, *final_states)`, where `keep` is the mask as 0.0/1.0 floats
     (its zero cotangent is then an array like it, which a symbolic batch
     size, as in an export, allows; a boolean's `float0` zeros need a
     concrete shape). `run_forward(xs, states, w, keep, save)` is
     `recurrence.forward_pass` or the C++ loops' (whose backward `loop` is
-    then given to `recurrence.backward_pass`)."""
+    then given to `recurrence.backward_pass`); `run_inference`, the same
+    without differentiation (default: `run_forward`)."""
 
     def mask(keep):
         return None if keep is None else keep > 0
 
     @jax.custom_vjp
     def fused(xs, states, w, keep):
-        finals, h_sequence = run_forward(xs, states, w, mask(keep), False)
+        finals, h_sequence = (run_inference or run_forward)(xs, states, w, mask(keep), False)
         return (h_sequence, *finals)
 
     def forward(xs, states, w, keep):
@@ -120,9 +123,25 @@ def _differentiable(spec, xp, run_forward, loop=None, scan=None):
     return fused
 
 
+def _framework_loops(spec, device):
+    """`(xp, scan, run_forward)`: `spec`'s forward pass by `lax.scan` loops,
+    set for `device`."""
+    xp = type("JaxOps", (JaxOps,), {
+        "projects_in_loop": loops.setting("projects_in_loop", "jax", device)})
+    scan = _scanner(loops.setting("unroll", "jax", device))
+
+    def run_forward(xs, states, w, keep, save):
+        return recurrence.forward_pass(xp, scan, spec, w, xs, states, keep, save=save)
+
+    return xp, scan, run_forward
+
+
 @functools.lru_cache(maxsize=None)
-def _native(spec):
-    """`spec`'s recurrence by the C++ loops (xla_kernels)."""
+def _native(spec, device):
+    """`spec`'s recurrence by the C++ loops (xla_kernels) where it is
+    differentiated, a train step; without differentiation (inference, and
+    so every export) by the `lax.scan` loops, which measured faster there
+    and leave no custom call in an exported function."""
     from keras_mi.backend import xla_kernels
 
     # The native loops take the inputs, not their projections.
@@ -130,20 +149,15 @@ def _native(spec):
     return _differentiable(
         spec, xp,
         lambda xs, states, w, keep, save: xla_kernels.forward(spec, xs, states, w, keep, save),
-        loop=xla_kernels.backward_loop)
+        loop=xla_kernels.backward_loop,
+        run_inference=_framework_loops(spec, device)[2])
 
 
 @functools.lru_cache(maxsize=None)
 def _fused(spec, device):
     """`spec`'s recurrence by `lax.scan` loops, set for `device`."""
-    xp = type("JaxOps", (JaxOps,), {
-        "projects_in_loop": loops.setting("projects_in_loop", "jax", device)})
-    scan = _scanner(loops.setting("unroll", "jax", device))
-    return _differentiable(
-        spec, xp,
-        lambda xs, states, w, keep, save: recurrence.forward_pass(
-            xp, scan, spec, w, xs, states, keep, save=save),
-        scan=scan)
+    xp, scan, run_forward = _framework_loops(spec, device)
+    return _differentiable(spec, xp, run_forward, scan=scan)
 
 
 def fused_recurrence(spec, xs, states, w, keep=None):
@@ -152,6 +166,7 @@ def fused_recurrence(spec, xs, states, w, keep=None):
         keep = keep.astype(jnp.float32)
     from keras_mi.backend import xla_kernels
 
+    device = loops.device_kind()
     if xla_kernels.covers(spec, xs, states, w):
-        return _native(spec)(dict(xs), tuple(states), dict(w), keep)
-    return _fused(spec, loops.device_kind())(dict(xs), tuple(states), dict(w), keep)
+        return _native(spec, device)(dict(xs), tuple(states), dict(w), keep)
+    return _fused(spec, device)(dict(xs), tuple(states), dict(w), keep)

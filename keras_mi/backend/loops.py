@@ -22,11 +22,11 @@ interleaved run each:
 - TensorFlow: MILSTM 0.87x and 0.97x the time, MIGRU 0.76x and 0.94x, and
   0.09x-0.17x the host memory of the step: on (in training; inference keeps
   the while_loops);
-- JAX: MILSTM 0.94x and 0.88x-0.93x, but MIGRU 0.64x and 1.56x-1.66x,
-  MIRNN 0.99x and 1.31x, MLSTM 0.95x and 1.07x (XLA's own loops thread the
-  large steps' elementwise work), for 0.63x XLA's temporary memory: off
-  (`KERAS_MI_XLA_KERNELS=1` turns them on; PyTorch always runs its C++
-  loops, which it was measured faster with).
+- JAX, with the products spread over XLA's threads (OpenBLAS's own
+  threads beside XLA's had made MIGRU 1.56x-1.66x slower at the large
+  shape): see docs/benchmarks.md; on (in training; inference keeps the
+  `lax.scan` loops; `KERAS_MI_XLA_KERNELS=0` turns them off). PyTorch always
+  runs its C++ loops, which it was measured faster with.
 
 Those settings apply on the CPU only; on a device where nothing was measured
 the layers keep the frameworks' own defaults (Keras' cell loop, a scan
@@ -38,7 +38,7 @@ import keras
 # (backend, device kind) -> the settings measured faster there.
 TUNED = {
     ("torch", "cpu"): {"hoist_inputs": True},
-    ("jax", "cpu"): {"unroll": 4, "projects_in_loop": True},
+    ("jax", "cpu"): {"unroll": 4, "projects_in_loop": True, "native_loops": True},
     ("tensorflow", "cpu"): {"native_loops": True},
 }
 DEFAULTS = {"hoist_inputs": False, "unroll": 1, "projects_in_loop": False,

@@ -8,8 +8,10 @@ jaxlib ships (about 15 s, once per environment, announced on stderr, cached
 under `~/.cache/keras_mi/xla_extensions`; `native.compiled_library`). Where it cannot be
 built or loaded, `load()` returns `None` and the fused recurrence runs its
 `lax.scan` loops (same numbers). They run where the device's setting says
-(keras_mi.backend.loops: off on the CPU, where they were not measured
-faster); `KERAS_MI_XLA_KERNELS=1` turns them on, `0` off.
+(keras_mi.backend.loops: on, on the CPU) and only where the recurrence is
+differentiated, a train step: inference, and so every export, keeps the
+`lax.scan` loops (jax_recurrence.py). `KERAS_MI_XLA_KERNELS=0` turns them
+off, `1` on.
 
 The hand-written backward pass stays `jax.custom_vjp`'s (jax_recurrence.py):
 the native forward keeps what the native backward loop needs; the weight
@@ -68,11 +70,16 @@ def native_loops_cover(spec, dtype):
 
 def covers(spec, xs, states, w):
     """Whether the C++ loops run this call: `native_loops_cover`, the input
-    sequence `x` given (not projections), float32 arrays and sizes known
-    when traced (an export with a symbolic length or batch runs the
-    `lax.scan` loops)."""
+    sequence `x` given (not projections), float32 arrays, sizes known when
+    traced (an export with a symbolic length or batch runs the `lax.scan`
+    loops), and no `keras.distribution` set: XLA partitions the `lax.scan`
+    loops over the devices of a distribution, whereas it would run a custom
+    call whole on every device, on gathered inputs."""
+    import keras
+
     return (native.float32_call(xs, states, w, jnp.float32)
             and all(isinstance(d, int) for d in xs["x"].shape)
+            and keras.distribution.distribution() is None
             and native_loops_cover(spec, "float32"))
 
 

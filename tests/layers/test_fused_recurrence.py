@@ -441,18 +441,6 @@ BOUND = BINDINGS.get(keras.backend.backend())
 needs_binding = pytest.mark.skipif(BOUND is None, reason="PyTorch's C++ loops are tested above")
 
 
-@pytest.fixture(autouse=True)
-def native_loops_on(monkeypatch):
-    """Every test of this file runs the C++ loops where they exist, also on
-    JAX, whose CPU setting leaves them off by default (keras_mi.backend.loops):
-    each comparison of the fused path with the step loop tests them."""
-    if keras.backend.backend() == "jax":
-        from keras_mi.backend import loops
-
-        key = ("jax", "cpu")
-        monkeypatch.setitem(loops.TUNED, key, {**loops.TUNED[key], "native_loops": True})
-
-
 def _binding():
     import importlib
 
@@ -461,11 +449,37 @@ def _binding():
 
 @needs_binding
 def test_cpp_loops_are_built():
-    """On the CPU the fused recurrence runs the C++ loops (on TensorFlow in
-    training, on JAX where switched on: every comparison in this file runs
-    them)."""
+    """On the CPU the fused recurrence runs the C++ loops in training:
+    every comparison of gradients in this file runs them."""
     assert _binding().load() is not None
     assert MILSTM(4).recurrence_path == "fused"
+
+
+@needs_binding
+def test_cpp_loops_run_where_the_recurrence_is_differentiated(rng, monkeypatch):
+    """The C++ loops run a train step; inference keeps the framework's
+    loops (so that an exported function holds no custom op), and so does a
+    train step under a `keras.distribution` on JAX (XLA partitions its own
+    loops over the devices; a custom call would run whole on each)."""
+    binding = _binding()
+    calls = []
+    forward = binding.forward
+    monkeypatch.setattr(binding, "forward",
+                        lambda *args, **kwargs: calls.append(1) or forward(*args, **kwargs))
+    layer = MIGRU(UNITS)
+    layer.build((BATCH, TIMESTEPS, FEATURES))
+    x = rng.normal(size=(BATCH, TIMESTEPS, FEATURES)).astype("float32")
+    readout = [rng.normal(size=(BATCH, UNITS)).astype("float32")]
+    layer(x)
+    assert calls == []
+    _loss_and_gradients(layer, x, [np.zeros((BATCH, UNITS), "float32")], None, True, readout)
+    assert calls
+    if keras.backend.backend() == "jax":
+        calls.clear()
+        with keras.distribution.DataParallel().scope():
+            _loss_and_gradients(layer, x, [np.zeros((BATCH, UNITS), "float32")], None, True,
+                                readout)
+        assert calls == []
 
 
 @needs_binding
