@@ -24,9 +24,11 @@ interleaved run each:
   the while_loops);
 - JAX, with the products spread over XLA's threads (OpenBLAS's own
   threads beside XLA's had made MIGRU 1.56x-1.66x slower at the large
-  shape): see docs/benchmarks.md; on (in training; inference keeps the
-  `lax.scan` loops; `KERAS_MI_XLA_KERNELS=0` turns them off). PyTorch always
-  runs its C++ loops, which it was measured faster with.
+  shape): MILSTM 0.83x and 0.99x, MIGRU 0.81x and 0.88x, MIRNN 0.97x and
+  1.03x, MLSTM 1.01x and 1.08x, for 0.63x XLA's temporary memory: on (in
+  training; inference keeps the `lax.scan` loops; `KERAS_MI_XLA_KERNELS=0`
+  turns them off). PyTorch always runs its C++ loops, which it was measured
+  faster with.
 
 Those settings apply on the CPU only; on a device where nothing was measured
 the layers keep the frameworks' own defaults (Keras' cell loop, a scan
