@@ -48,14 +48,17 @@ def tiny_corpus(tmp_path):
     return write_tiny_corpus(tmp_path)
 
 
-# The files that take minutes, longest first: a module fixture that runs
-# every paper experiment, a distributed training in a subprocess, training
-# runs killed and resumed, the command's runs, the exports. pytest-xdist's
-# `--dist loadfile` hands files to its workers in collection order, so these
-# start first, on different workers, and the many short files fill in
-# around them; collected last, one of them could run alone at the end.
+# The files that take minutes, or most of one, longest first: a module
+# fixture that runs every paper experiment, a distributed training in a
+# subprocess, training runs killed and resumed, the command's runs, the
+# exports, the documentation's commands, the examples, loading on the other
+# backends (fresh processes). pytest-xdist's `--dist loadfile` hands files
+# to its workers in collection order, so these start first, on different
+# workers, and the many short files fill in around them; collected last,
+# one of them could run alone at the end.
 SLOW_FILES = ("test_paper_experiments.py", "test_distribution.py", "test_run_files.py",
-              "test_cli.py", "test_export.py")
+              "test_cli.py", "test_export.py", "test_documentation.py", "test_examples.py",
+              "test_saving.py", "test_saved_files.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
