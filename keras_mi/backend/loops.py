@@ -20,8 +20,9 @@ own loops, train step, (32, 100, 64, 256) and (64, 200, 128, 512), one
 interleaved run each:
 
 - TensorFlow: MILSTM 0.87x and 0.97x the time, MIGRU 0.76x and 0.94x, and
-  0.09x-0.17x the host memory of the step: on (in training; inference keeps
-  the while_loops);
+  0.09x-0.17x the host memory of the step: on (in training, and in
+  inference eagerly and in Keras' predict and evaluate steps; other graphs
+  keep the while_loops: tf_kernels.in_keras_step);
 - JAX, with the products spread over XLA's threads (OpenBLAS's own
   threads beside XLA's had made MIGRU 1.56x-1.66x slower at the large
   shape): MILSTM 0.83x and 0.99x, MIGRU 0.81x and 0.88x, MIRNN 0.97x and

@@ -53,7 +53,6 @@ def coefficients(spec, w, width, full):
 
 
 CSRC = os.path.join(os.path.dirname(__file__), "csrc")
-CORE = os.path.join(CSRC, "mi_core.h")
 # The loops' optimisation flags (those of PyTorch's build, torch_kernels).
 OPTIMISE = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd"]
 
@@ -67,7 +66,8 @@ def compiled_library(prefix, source, arguments, keyed_by, framework):
     environment and the CPU. Raises `RuntimeError` where it cannot build."""
     source = os.path.join(CSRC, source)
     digest = hashlib.sha256()
-    for path in (source, CORE):
+    headers = sorted(os.path.join(CSRC, name) for name in os.listdir(CSRC) if name.endswith(".h"))
+    for path in (source, *headers):
         with open(path, "rb") as handle:
             digest.update(handle.read())
     for part in (*arguments, *keyed_by, sys.version, sys.prefix):

@@ -121,17 +121,23 @@ def scan(fn, carry, elems, reverse=False):
 
 
 def fused_recurrence(spec, xs, states, w, keep=None):
-    """Runs `spec` over the sequences `xs`; see `keras_mi.backend`. Where a
-    gradient tape records, on the CPU in float32, the loops are the C++
-    ones (tf_kernels); else graph `while_loop`s. Inference keeps the
-    `while_loop`s: a graph traced without a tape may be an export
-    (SavedModel, ONNX), which a custom op would tie to this library."""
-    if not could_possibly_record():
-        finals, h_sequence = recurrence.forward_pass(
-            TensorFlowInferenceOps, scan, spec, w, xs, states, keep, save=False
-        )
-        return (h_sequence, *finals)
+    """Runs `spec` over the sequences `xs`; see `keras_mi.backend`. On the
+    CPU in float32 the loops are the C++ ones (tf_kernels) where a gradient
+    tape records, and in inference where the call runs eagerly or in Keras'
+    own predict and evaluate steps (`tf_kernels.in_keras_step`); elsewhere
+    graph `while_loop`s: a graph traced without a tape outside those may be
+    an export (SavedModel, ONNX), which a custom op would tie to this
+    library."""
     from keras_mi.backend import tf_kernels
+
+    if not could_possibly_record():
+        if tf_kernels.in_keras_step() and tf_kernels.covers(spec, xs, states, w):
+            finals, h_sequence = tf_kernels.forward(spec, xs, states, w, keep, save=False)
+        else:
+            finals, h_sequence = recurrence.forward_pass(
+                TensorFlowInferenceOps, scan, spec, w, xs, states, keep, save=False
+            )
+        return (h_sequence, *finals)
 
     native = tf_kernels.covers(spec, xs, states, w)
     x_names, w_names = list(xs), list(w)

@@ -1,8 +1,9 @@
 """The C++ loops of the fused recurrences on TensorFlow (CPU, float32).
 
 The loops are those of PyTorch and JAX (`csrc/mi_core.h`); `csrc/mi_tf.cpp`
-binds them as two custom ops, with the recurrent products by Eigen's GEMM
-from TensorFlow's own headers. The library is compiled on first use with
+binds them as two custom ops, with the products by OpenBLAS's sgemm from
+the `scipy-openblas32` wheel, spread over TensorFlow's intra-op threads
+(`csrc/mi_blas.h`, shared with JAX). The library is compiled on first use with
 the C++ compiler (`$CXX`, else `c++`) and `tf.sysconfig`'s flags (about 45
 s, once per environment, announced on stderr, cached under
 `~/.cache/keras_mi/tf_extensions`; `native.compiled_library`). Where it
@@ -13,9 +14,11 @@ off.
 They run where a gradient tape records (training): the native forward
 keeps what the native backward loop needs, under `tf.custom_gradient`
 (tensorflow_recurrence.py), and the weight gradients are then products over
-the whole sequence, in TensorFlow (`recurrence.backward_pass`). Inference
-keeps the `while_loop`s, so that an exported graph (SavedModel, ONNX) holds
-no custom op.
+the whole sequence, in TensorFlow (`recurrence.backward_pass`). Without a
+tape (inference) they run only eagerly or inside the graphs of Keras' own
+`predict`, `evaluate` and `fit` steps (`in_keras_step`); any other graph
+may be an export (SavedModel, ONNX, LiteRT), which must hold no custom op,
+and keeps the `while_loop`s.
 """
 
 
@@ -33,11 +36,15 @@ def load():
 
 
 def _build():
+    import scipy_openblas32
+
+    lib_dir = scipy_openblas32.get_lib_dir()
     # Eigen's half-precision AVX-512 code does not build with GCC 12: nothing
     # here computes in it.
     path = native.compiled_library(
         "tf_extensions", "mi_tf.cpp",
-        ["-mno-avx512fp16", *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()],
+        ["-mno-avx512fp16", *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags(),
+         "-L", lib_dir, "-lscipy_openblas", f"-Wl,-rpath,{lib_dir}"],
         (tf.__version__,), "TensorFlow")
     return tf.load_op_library(path)
 
@@ -63,6 +70,30 @@ def _in_xla_context():
     if tf.executing_eagerly():
         return False
     return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+# The names of the tf.functions that Keras' TensorFlow trainer traces for
+# its train, test and predict steps (keras/src/backend/tensorflow/
+# trainer.py); TensorFlow names a traced graph after its Python function.
+KERAS_STEP_FUNCTIONS = frozenset({
+    "one_step_on_data", "one_step_on_data_distributed", "one_step_on_iterator",
+    "multi_step_on_data", "multi_step_on_iterator",
+})
+
+
+def in_keras_step():
+    """Whether this call runs eagerly or is traced into a graph of Keras'
+    own train, test or predict step (`KERAS_STEP_FUNCTIONS`, in the graph
+    or one it is nested in): no export can hold it. A graph of any other
+    name (an export's, a user's `tf.function`) is not."""
+    if tf.executing_eagerly():
+        return True
+    graph = tf.compat.v1.get_default_graph()
+    while graph is not None:
+        if getattr(graph, "name", None) in KERAS_STEP_FUNCTIONS:
+            return True
+        graph = getattr(graph, "outer_graph", None)
+    return False
 
 
 def covers(spec, xs, states, w):

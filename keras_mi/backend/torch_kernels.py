@@ -269,7 +269,11 @@ def flushed_denormals(module):
     and TensorFlow run their kernels (see `mi_core.h`); the thread's
     setting is put back after. The products that oneDNN or MKL run on their
     own threads are not covered: `torch.set_flush_denormal(True)` before
-    the first computation covers those (docs/layers.md)."""
+    the first computation covers those (docs/layers.md). Without the
+    module (`None`: the eager loops run) it changes nothing."""
+    if module is None:
+        yield
+        return
     previous = module.flush_denormals(True)
     try:
         yield

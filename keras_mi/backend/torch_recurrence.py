@@ -9,8 +9,6 @@ of `keras_mi.backend.recurrence`. Both keep nothing for the backward pass
 when no gradient is needed (inference).
 """
 
-import contextlib
-
 import torch
 
 from keras_mi.backend import recurrence, torch_kernels
@@ -192,9 +190,7 @@ def _backward(ctx, d_h, *d_final):
     if ctx.kernels is not None:
         loop = torch_kernels.backward_loop(ctx.kernels, scratch)
     residuals, ctx.residuals = ctx.residuals, None
-    with contextlib.nullcontext() if loop is None else torch_kernels.flushed_denormals(
-        ctx.kernels
-    ):
+    with torch_kernels.flushed_denormals(ctx.kernels):
         d_xs, d_states, d_w = recurrence.backward_pass(
             TorchOps(),
             scan,

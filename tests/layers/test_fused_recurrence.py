@@ -455,23 +455,31 @@ def test_cpp_loops_are_built():
     assert MILSTM(4).recurrence_path == "fused"
 
 
-@needs_binding
-def test_cpp_loops_run_where_the_recurrence_is_differentiated(rng, monkeypatch):
-    """The C++ loops run a train step; inference keeps the framework's
-    loops (so that an exported function holds no custom op), and so does a
-    train step under a `keras.distribution` on JAX (XLA partitions its own
-    loops over the devices; a custom call would run whole on each)."""
+def _count_binding_calls(monkeypatch):
+    """The list that gets one entry per call of the binding's `forward`."""
     binding = _binding()
     calls = []
     forward = binding.forward
     monkeypatch.setattr(binding, "forward",
                         lambda *args, **kwargs: calls.append(1) or forward(*args, **kwargs))
+    return calls
+
+
+@needs_binding
+def test_cpp_loops_run_where_the_recurrence_is_differentiated(rng, monkeypatch):
+    """The C++ loops run a train step; inference on JAX keeps the
+    framework's loops (so that an exported function holds no custom call;
+    TensorFlow's inference is tested below), and so does a train step under
+    a `keras.distribution` on JAX (XLA partitions its own loops over the
+    devices; a custom call would run whole on each)."""
+    calls = _count_binding_calls(monkeypatch)
     layer = MIGRU(UNITS)
     layer.build((BATCH, TIMESTEPS, FEATURES))
     x = rng.normal(size=(BATCH, TIMESTEPS, FEATURES)).astype("float32")
     readout = [rng.normal(size=(BATCH, UNITS)).astype("float32")]
-    layer(x)
-    assert calls == []
+    if keras.backend.backend() == "jax":
+        layer(x)
+        assert calls == []
     _loss_and_gradients(layer, x, [np.zeros((BATCH, UNITS), "float32")], None, True, readout)
     assert calls
     if keras.backend.backend() == "jax":
@@ -480,6 +488,84 @@ def test_cpp_loops_run_where_the_recurrence_is_differentiated(rng, monkeypatch):
             _loss_and_gradients(layer, x, [np.zeros((BATCH, UNITS), "float32")], None, True,
                                 readout)
         assert calls == []
+
+
+@needs_binding
+@pytest.mark.parametrize("cls", [MILSTM, MIGRU])
+def test_cpp_loops_spread_over_threads_equal_step_loop(cls, rng):
+    """Widths at which the C++ loops split each product by columns over the
+    framework's threads (32 x 1024 x 4096 multiply-adds for the LSTM's `U`,
+    above mi_blas.h's 2**20) and, for the LSTM, spread its elementwise work
+    over them too (B * 4H = 131072 values per step, mi_core.h's
+    `over_units`): the same outputs and gradients as the step loop, to the
+    tolerances of this file (float32 on both sides, sums in another order).
+    On a one-core machine the split has one block."""
+    batch, steps, features, units = 32, 3, 8, 1024
+    layers = []
+    for use_fused in ("auto", False):
+        layer = cls(units, return_sequences=True, return_state=True, use_fused=use_fused)
+        layer.build((batch, steps, features))
+        layers.append(layer)
+    helpers.randomize(layers[0], rng)
+    layers[1].set_weights(layers[0].get_weights())
+    assert layers[0].recurrence_path == "fused"
+    x = rng.normal(size=(batch, steps, features)).astype("float32")
+    count = 2 if cls is MILSTM else 1
+    states = [rng.normal(size=(batch, units)).astype("float32") for _ in range(count)]
+    readout = [rng.normal(size=(batch, steps, units)).astype("float32")]
+    readout += [rng.normal(size=(batch, units)).astype("float32") for _ in range(count)]
+    got, want = (_loss_and_gradients(layer, x, states, None, True, readout) for layer in layers)
+    np.testing.assert_allclose(got[0], want[0], atol=1e-4, rtol=1e-5)
+    for g, w in zip(got[1], want[1]):
+        np.testing.assert_allclose(g, w, **GRAD_TOLERANCE)
+
+
+@pytest.mark.skipif(BOUND is None or keras.backend.backend() != "tensorflow",
+                    reason="TensorFlow's inference by the C++ loops")
+def test_tensorflow_inference_runs_cpp_loops_only_eagerly_and_in_keras_steps(rng, monkeypatch):
+    """Without a gradient tape, TensorFlow runs the C++ loops in an eager
+    call and in the graphs of Keras' own predict and evaluate steps (with
+    the same outputs as the while_loops), and nowhere else: the graph of
+    any other tf.function (an export traces one) holds no custom op."""
+    import tensorflow as tf
+
+    from keras_mi.backend import loops
+
+    calls = _count_binding_calls(monkeypatch)
+    model = keras.Sequential([keras.Input((TIMESTEPS, FEATURES)), MILSTM(UNITS)])
+    model.compile(loss="mse")
+    x = rng.normal(size=(BATCH, TIMESTEPS, FEATURES)).astype("float32")
+    eager = model(x)
+    assert len(calls) == 1
+    predicted = model.predict(x, verbose=0)
+    assert len(calls) == 2
+    model.evaluate(x, np.zeros((BATCH, UNITS), "float32"), verbose=0)
+    assert len(calls) == 3
+
+    def op_types(concrete):
+        """The op types of a traced function, those of the functions it
+        calls (loop bodies, nested calls) included."""
+        graph_def = concrete.graph.as_graph_def()
+        types = {node.op for node in graph_def.node}
+        for function in graph_def.library.function:
+            types.update(node.op for node in function.node_def)
+        return types
+
+    user = tf.function(lambda inputs: model(inputs)).get_concrete_function(
+        tf.TensorSpec((None, TIMESTEPS, FEATURES), tf.float32))
+    assert len(calls) == 3
+    assert {"While", "StatelessWhile"} & op_types(user)
+    assert "KerasMiForward" not in op_types(user)
+    predict_graphs = model.predict_function._list_all_concrete_functions()
+    assert predict_graphs and all("KerasMiForward" in op_types(g) for g in predict_graphs)
+
+    # The while_loops give the same outputs (float32 sums in another order).
+    key = ("tensorflow", "cpu")
+    monkeypatch.setitem(loops.TUNED, key, {**loops.TUNED[key], "native_loops": False})
+    np.testing.assert_allclose(model(x), eager, rtol=1e-5, atol=1e-6)
+    model.predict_function = None
+    np.testing.assert_allclose(model.predict(x, verbose=0), predicted, rtol=1e-5, atol=1e-6)
+    assert len(calls) == 3
 
 
 @needs_binding

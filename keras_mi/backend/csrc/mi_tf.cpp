@@ -1,8 +1,8 @@
 // The TensorFlow binding of the fused MI recurrences (mi_core.h), for the
 // CPU: two custom ops, KerasMiForward and KerasMiBackward, whose gradient
 // is wired in Python (tf.custom_gradient, tensorflow_recurrence.py). The
-// products by Eigen's GEMM from TensorFlow's own headers (no other
-// library), one thread per call (TensorFlow's inter-op pool runs the op).
+// products by OpenBLAS (mi_blas.h) spread over TensorFlow's intra-op
+// threads (the CPU device's worker pool).
 //
 // An absent input (c0 but for the LSTM family, a matrix a cell does not
 // have, b_rec, rmask, keep) is an empty tensor; so is an output a call does
@@ -11,12 +11,12 @@
 #include <cstdint>
 #include <cstring>
 
-#include "mi_core.h"
+#include "mi_blas.h"
 #include "tensorflow/core/framework/common_shape_fns.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
-#include "unsupported/Eigen/CXX11/Tensor"
+#include "tensorflow/core/platform/threadpool.h"
 
 namespace {
 
@@ -26,32 +26,35 @@ using tensorflow::OpKernelConstruction;
 using tensorflow::OpKernelContext;
 using tensorflow::Tensor;
 using tensorflow::TensorShape;
-using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 const float* in_data(const Tensor& t) {
   return t.NumElements() ? t.flat<float>().data() : nullptr;
 }
 float* out_data(Tensor* t) { return t->NumElements() ? t->flat<float>().data() : nullptr; }
 
-// The core's products (Eigen's GEMM into one of four slots), on the op's
-// thread. Spreading each product over TensorFlow's intra-op pool (a tensor
-// contraction on the kernel's Eigen::ThreadPoolDevice) measured slower on
-// 2 cores: MILSTM train step 103.8 vs 87.4 ms at (B, T, D, H) =
-// (32, 100, 64, 256), 964 vs 937 ms at (64, 200, 128, 512).
-struct EigenOps : mi::Slots {
-  const float* product(int slot, const float* a, int64_t m, int index, bool transposed) {
-    Eigen::Map<const RowMajor> A(a, m, inner(index, transposed));
-    Eigen::Map<const RowMajor> M(matrices[index], rows[index], cols[index]);
-    Eigen::Map<RowMajor> C(slots[slot], m, outer(index, transposed));
-    if (transposed) {
-      C.noalias() = A * M.transpose();
-    } else {
-      C.noalias() = A * M;
-    }
-    return slots[slot];
-  }
+// The products by OpenBLAS over the intra-op threads took, against
+// Eigen's GEMM from TensorFlow's headers on the op's thread (the earlier
+// form), 0.73x / 0.53x the MI-LSTM's train step and 0.67x / 0.49x its
+// inference at (B, T, D, H) = (32, 100, 64, 256) / (64, 200, 128, 512), the
+// MI-GRU's 0.70x / 0.60x and 0.66x / 0.42x (one interleaved run, 2-core AMD
+// EPYC). An Eigen tensor contraction on the kernel's ThreadPoolDevice had
+// measured slower than one thread: MILSTM train step 103.8 vs 87.4 ms,
+// 964 vs 937 ms.
+using BlasOps = mi::BlasOps<tensorflow::thread::ThreadPool>;
 
-};
+const bool kOneBlasThread = mi::one_blas_thread();
+
+// The products' ops over the op's CPU device's intra-op threads.
+BlasOps device_ops(OpKernelContext* context, const mi::Matrices& args, int64_t B,
+                   float* slot_space) {
+  BlasOps ops = args.ops<BlasOps>(B, slot_space);
+  const auto* workers = context->device()->tensorflow_cpu_worker_threads();
+  if (workers != nullptr && workers->workers != nullptr) {
+    ops.pool = workers->workers;
+    ops.threads = workers->workers->NumThreads();
+  }
+  return ops;
+}
 
 // The four matrices (inputs 3 to 6): data and sides.
 mi::Matrices matrices_of(OpKernelContext* context) {
@@ -153,11 +156,10 @@ class ForwardOp : public OpKernel {
     const int64_t core = mi::forward_workspace(in);
     float* space = workspace(context, &work, core + args.slot_floats(B));
     if (space == nullptr) return;
-    EigenOps ops = args.ops<EigenOps>(B, space + core);
-    mi::forward_loop(ops, in, save,
-                     {out_data(hs), out_data(h_final), out_data(c_final), out_data(cs),
-                      out_data(gates), out_data(uz), out_data(extra_seq)},
-                     space);
+    const mi::ForwardOutputs outs{out_data(hs), out_data(h_final), out_data(c_final), out_data(cs),
+                      out_data(gates), out_data(uz), out_data(extra_seq)};
+    BlasOps ops = device_ops(context, args, B, space + core);
+    mi::forward_loop(ops, in, save, outs, space);
   }
 
  private:
@@ -203,12 +205,12 @@ class BackwardOp : public OpKernel {
     const int64_t core = mi::backward_workspace(in);
     float* space = workspace(context, &work, core + args.slot_floats(B));
     if (space == nullptr) return;
-    EigenOps ops = args.ops<EigenOps>(B, space + core);
     mi::BackwardIO io{in_data(context->input(13)), in_data(context->input(14)), out_data(d_wx),
                       out_data(duh), in_data(context->input(17)), in_data(context->input(18)),
                       in_data(context->input(19)), in_data(context->input(20)), out_data(d_h0),
                       out_data(d_c0), out_data(d_wx_rnn), out_data(totals), out_data(m_seq),
                       out_data(dwmh_seq), out_data(dwmx_seq), out_data(rh_seq)};
+    BlasOps ops = device_ops(context, args, B, space + core);
     mi::backward_loop(ops, in, io, space);
   }
 

@@ -1,32 +1,18 @@
 // The XLA binding of the fused MI recurrences (mi_core.h), for JAX on the
 // CPU: two FFI handlers, KerasMiForward and KerasMiBackward, over XLA's
-// buffers; the products by OpenBLAS's sgemm (the scipy-openblas32 wheel's
-// library, whose symbols carry the `scipy_` prefix), spread over XLA's own
-// intra-op threads (the handlers' ThreadPool): each product's columns, and
-// the elementwise work of large steps, in one range per thread. OpenBLAS
-// runs single-threaded: its own two threads, beside XLA's, made the
-// MI-GRU's gradient at (B, T, D, H) = (64, 200, 128, 512) take 1705 ms, one
-// thread 919 ms (XLA's lax.scan loops: 1050 ms).
+// buffers; the products by OpenBLAS (mi_blas.h) spread over XLA's own
+// intra-op threads (the handlers' ThreadPool).
 //
 // An absent input (c0 but for the LSTM family, a matrix a cell does not
 // have, b_rec, rmask, keep) is an empty buffer; so is an output a call does
 // not write.
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <cstring>
-#include <functional>
-#include <memory>
-#include <thread>
 
-#include "mi_core.h"
+#include "mi_blas.h"
 #include "xla/ffi/api/ffi.h"
-
-extern "C" void scipy_cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, int k,
-                                  float alpha, const float* a, int lda, const float* b, int ldb,
-                                  float beta, float* c, int ldc);
-extern "C" void scipy_openblas_set_num_threads(int threads);
 
 namespace {
 
@@ -35,75 +21,12 @@ using F32 = ffi::Buffer<ffi::F32>;
 using U8 = ffi::Buffer<ffi::U8>;
 using F32Out = ffi::ResultBuffer<ffi::F32>;
 
-constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
-
 const float* in_data(const F32& b) { return b.element_count() ? b.typed_data() : nullptr; }
 float* out_data(F32Out& b) { return b->element_count() ? b->typed_data() : nullptr; }
 
-// fn(i) for each i in [0, count), spread over the calling thread and up to
-// count - 1 of the pool's. The caller takes items too and waits only for
-// those other threads have begun, so it never waits on a task the pool has
-// not started (which could be queued behind this very call); a task that
-// starts after the last item is taken does nothing.
-void spread(ffi::ThreadPool* pool, int64_t count, const std::function<void(int64_t)>& fn) {
-  const int64_t helpers = pool == nullptr ? 0 : std::min<int64_t>(pool->num_threads(), count) - 1;
-  if (helpers <= 0) {
-    for (int64_t i = 0; i < count; ++i) fn(i);
-    return;
-  }
-  struct Shared {
-    std::atomic<int64_t> next{0}, done{0};
-    int64_t count;
-    const std::function<void(int64_t)>* fn;
-  };
-  auto shared = std::make_shared<Shared>();
-  shared->count = count;
-  shared->fn = &fn;
-  const auto work = [](Shared& s) {
-    mi::FlushDenormals flush;
-    for (int64_t i; (i = s.next.fetch_add(1)) < s.count;) {
-      (*s.fn)(i);
-      s.done.fetch_add(1, std::memory_order_release);
-    }
-  };
-  for (int64_t h = 0; h < helpers; ++h) pool->Schedule([shared, work] { work(*shared); });
-  work(*shared);
-  while (shared->done.load(std::memory_order_acquire) < count) std::this_thread::yield();
-}
+using BlasOps = mi::BlasOps<ffi::ThreadPool>;
 
-// Products below this many multiply-adds stay on one thread.
-constexpr int64_t kSpreadProduct = 1 << 20;
-
-// The core's products (sgemm into one of four slots), in column blocks.
-struct BlasOps : mi::Slots {
-  ffi::ThreadPool* pool = nullptr;
-
-  const float* product(int slot, const float* a, int64_t m, int index, bool transposed) {
-    const int64_t k = inner(index, transposed), n = outer(index, transposed);
-    const float* b = matrices[index];
-    float* c = slots[slot];
-    const int64_t ldb = cols[index];
-    const int64_t blocks =
-        pool == nullptr || m * k * n < kSpreadProduct ? 1 : std::max<int64_t>(1, pool->num_threads());
-    // Columns [j0, j1) of the result: of M, or rows of M for M's transpose.
-    const int64_t width = ((n + blocks - 1) / blocks + 15) / 16 * 16;
-    spread(blocks > 1 ? pool : nullptr, (n + width - 1) / width, [&](int64_t block) {
-      const int64_t j0 = block * width, j1 = std::min(n, j0 + width);
-      scipy_cblas_sgemm(kRowMajor, kNoTrans, transposed ? kTrans : kNoTrans, m, j1 - j0, k, 1.0f,
-                        a, k, transposed ? b + j0 * ldb : b + j0, ldb, 0.0f, c + j0, n);
-    });
-    return c;
-  }
-
-  template <typename F>
-  void parallel(int64_t begin, int64_t end, int64_t grain, const F& fn) {
-    const int64_t count = (end - begin + grain - 1) / grain;
-    spread(pool, count, [&](int64_t i) { fn(begin + i * grain, std::min(end, begin + (i + 1) * grain)); });
-  }
-};
-
-// OpenBLAS single-threaded, once, as the library loads.
-const bool kOneBlasThread = (scipy_openblas_set_num_threads(1), true);
+const bool kOneBlasThread = mi::one_blas_thread();
 
 // The four matrices' data and sides.
 mi::Matrices matrices_of(const F32* const matrices[4]) {
@@ -157,6 +80,7 @@ ffi::Error Forward(ffi::ThreadPool pool, F32 x, F32 h0, F32 c0, F32 w0, F32 w1, 
   float* space = work->typed_data();
   BlasOps ops = args.ops<BlasOps>(in.B, space + core);
   ops.pool = &pool;
+  ops.threads = pool.num_threads();
   mi::forward_loop(ops, in, save,
                    {hs->typed_data(), h_final->typed_data(), out_data(c_final), out_data(cs),
                     out_data(gates), out_data(uz), out_data(extra)},
@@ -188,6 +112,7 @@ ffi::Error Backward(ffi::ThreadPool pool, F32 x, F32 h0, F32 c0, F32 w0, F32 w1,
   float* space = work->typed_data();
   BlasOps ops = args.ops<BlasOps>(in.B, space + core);
   ops.pool = &pool;
+  ops.threads = pool.num_threads();
   mi::BackwardIO io{hs.typed_data(),      in_data(cs),          out_data(d_wx),
                     duh->typed_data(),    in_data(extra),       d_hs.typed_data(),
                     d_h_final.typed_data(), in_data(d_c_final), d_h0->typed_data(),
